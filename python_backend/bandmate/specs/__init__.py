@@ -1,0 +1,159 @@
+"""Plugin parameter declarations.
+
+Each plugin is declared once, in ``specs/<name>.json``: stable string IDs, ranges,
+units, smoothing, hop and engine latency. The same file is turned into a C++ header
+by ``cpp_shim/tools/gen_plugin.py`` at build time and read here by the Python engines,
+so the shell and the engine can never disagree about a parameter.
+
+Parameter *order* is the host-facing index (VST3/CLAP param id): it is frozen in
+``ids.lock.json``; new parameters may only be appended.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+
+# Parameters and outputs every plugin gets from the shared shell, appended after the
+# plugin's own (so a plugin's own indices never move when the shell grows).
+SHELL_PARAMS = (
+    {"id": "deterministic", "name": "Deterministic", "min": 0, "max": 1, "default": 0, "type": "bool"},
+)
+SHELL_OUTPUTS = (
+    {"id": "late_blocks", "name": "Late blocks", "min": 0, "max": 1e9, "default": 0, "type": "int"},
+    {"id": "backend_connected", "name": "Backend connected", "min": 0, "max": 1, "default": 0, "type": "bool"},
+)
+
+MIN_SAMPLE_RATE = 44100
+MAX_SAMPLE_RATE = 192000
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    id: str
+    name: str
+    min: float
+    max: float
+    default: float
+    unit: str = ""
+    type: str = "float"  # float | bool | int | choice
+    smoothing_ms: float = 0.0
+    choices: tuple[str, ...] = ()
+
+    def clamp(self, value: float) -> float:
+        v = min(max(float(value), self.min), self.max)
+        if self.type in ("bool", "int", "choice"):
+            v = float(round(v))
+        return v
+
+    def normalize(self, value: float) -> float:
+        """Plain value -> 0..1 (the host-facing normalised range)."""
+        span = self.max - self.min
+        return 0.0 if span == 0 else (self.clamp(value) - self.min) / span
+
+    def denormalize(self, norm: float) -> float:
+        return self.clamp(self.min + min(max(norm, 0.0), 1.0) * (self.max - self.min))
+
+
+@dataclass(frozen=True)
+class PluginSpec:
+    name: str
+    clap_id: str
+    engine: str
+    kind: str  # "effect" (fallback: latency-aligned dry) | "generator" (fallback: silence)
+    description: str
+    hop_at_48k: int
+    engine_latency_at_48k: int
+    params: tuple[ParamSpec, ...]
+    outputs: tuple[ParamSpec, ...]
+    midi_out: bool = False
+    extra: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def plugin_name(self) -> str:
+        return f"Bandmate{self.name}"
+
+    def rate_factor(self, sample_rate: int) -> int:
+        """Hop and engine latency scale by a power of two with the sample rate."""
+        if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+            raise ValueError(
+                f"{self.plugin_name}: sample rate {sample_rate} Hz is outside "
+                f"{MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz"
+            )
+        factor = 1
+        while sample_rate >= 88200 * factor:
+            factor *= 2
+        return factor
+
+    def mode(self, params: Mapping[str, float] | None = None) -> dict:
+        """Hop and engine latency for the mode chosen at activation.
+
+        A spec may declare ``"mode_param": "quality"`` and ``"modes": {"0": {"hop_at_48k": ..,
+        "engine_latency_at_48k": ..}, ...}``: the value of that parameter *at activation*
+        picks hop and latency (latency never changes while active).
+        """
+        base = {"hop_at_48k": self.hop_at_48k, "engine_latency_at_48k": self.engine_latency_at_48k}
+        mode_param = self.extra.get("mode_param")
+        if not mode_param:
+            return base
+        value = (params or {}).get(mode_param, self.param(mode_param).default)
+        return base | dict(self.extra["modes"][str(int(round(value)))])
+
+    def hop(self, sample_rate: int, params: Mapping[str, float] | None = None) -> int:
+        return int(self.mode(params)["hop_at_48k"]) * self.rate_factor(sample_rate)
+
+    def engine_latency(self, sample_rate: int, params: Mapping[str, float] | None = None) -> int:
+        return int(self.mode(params)["engine_latency_at_48k"]) * self.rate_factor(sample_rate)
+
+    def param(self, pid: str) -> ParamSpec:
+        for p in self.params:
+            if p.id == pid:
+                return p
+        raise KeyError(f"{self.plugin_name} has no parameter {pid!r}")
+
+    def defaults(self) -> dict[str, float]:
+        return {p.id: p.default for p in self.params}
+
+    def values_from_list(self, values) -> dict[str, float]:
+        """Wire order (spec order) -> {id: clamped value}; missing tail -> defaults."""
+        out = {}
+        for i, p in enumerate(self.params):
+            out[p.id] = p.clamp(values[i]) if i < len(values) else p.default
+        return out
+
+
+def _param(d: Mapping) -> ParamSpec:
+    d = dict(d)
+    d["choices"] = tuple(d.get("choices", ()))
+    return ParamSpec(**d)
+
+
+def parse_spec(data: Mapping) -> PluginSpec:
+    known = {f for f in PluginSpec.__dataclass_fields__} - {"params", "outputs", "extra"}
+    params = tuple(_param(p) for p in data["params"]) + tuple(_param(p) for p in SHELL_PARAMS)
+    outputs = tuple(_param(p) for p in data.get("outputs", ())) + tuple(_param(p) for p in SHELL_OUTPUTS)
+    kwargs = {k: data[k] for k in known if k in data}
+    extra = {k: v for k, v in data.items() if k not in known and k not in ("params", "outputs")}
+    spec = PluginSpec(params=params, outputs=outputs, extra=extra, **kwargs)
+    ids = [p.id for p in spec.params + spec.outputs]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"{spec.plugin_name}: duplicate parameter ids")
+    return spec
+
+
+def load_spec(name: str) -> PluginSpec:
+    """Load by engine name (``reference``) or plugin name (``Reference``/``BandmateReference``)."""
+    key = name.removeprefix("Bandmate").lower()
+    for spec in all_specs():
+        if key in (spec.engine, spec.name.lower()):
+            return spec
+    raise KeyError(f"unknown Bandmate plugin {name!r}")
+
+
+def all_specs() -> list[PluginSpec]:
+    files = sorted(
+        f for f in resources.files(__package__).iterdir() if f.name.endswith(".json") and f.name != "ids.lock.json"
+    )
+    return [parse_spec(json.loads(f.read_text())) for f in files]
