@@ -8,6 +8,7 @@ from bandmate.engines.base import Engine, EngineConfig
 # (e.g. a missing model) only affects its own plugin.
 ENGINES = {
     "reference": "bandmate.engines.reference:ReferenceEngine",
+    "resonance": "bandmate.engines.resonance:ResonanceEngine",
 }
 
 

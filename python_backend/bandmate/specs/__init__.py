@@ -113,6 +113,12 @@ class PluginSpec:
                 return p
         raise KeyError(f"{self.plugin_name} has no parameter {pid!r}")
 
+    @property
+    def engine_outputs(self) -> tuple[ParamSpec, ...]:
+        """Outputs the engine computes (sent in replies); the shell computes the rest."""
+        shell = {p["id"] for p in SHELL_OUTPUTS}
+        return tuple(p for p in self.outputs if p.id not in shell)
+
     def defaults(self) -> dict[str, float]:
         return {p.id: p.default for p in self.params}
 
@@ -130,10 +136,30 @@ def _param(d: Mapping) -> ParamSpec:
     return ParamSpec(**d)
 
 
+def host_order(spec: PluginSpec) -> list[str]:
+    """All parameter IDs (inputs and outputs) in host index order.
+
+    The order is frozen in ``ids.lock.json``: shipped IDs keep their index forever; IDs not
+    yet in the lock follow, in declaration order (``tests/test_specs.py`` insists that new
+    IDs get added to the lock).
+    """
+    locked = list(id_lock().get(spec.name, ()))
+    return locked + [p.id for p in spec.params + spec.outputs if p.id not in locked]
+
+
+def id_lock() -> dict[str, list[str]]:
+    return json.loads(resources.files(__package__).joinpath("ids.lock.json").read_text())
+
+
 def parse_spec(data: Mapping) -> PluginSpec:
     known = {f for f in PluginSpec.__dataclass_fields__} - {"params", "outputs", "extra"}
     params = tuple(_param(p) for p in data["params"]) + tuple(_param(p) for p in SHELL_PARAMS)
     outputs = tuple(_param(p) for p in data.get("outputs", ())) + tuple(_param(p) for p in SHELL_OUTPUTS)
+    # Wire order (the order of values in a request / reply) is host index order.
+    locked = id_lock().get(data["name"], [])
+    rank = {pid: i for i, pid in enumerate(locked)}
+    params = tuple(sorted(params, key=lambda p: rank.get(p.id, len(rank))))
+    outputs = tuple(sorted(outputs, key=lambda p: rank.get(p.id, len(rank))))
     kwargs = {k: data[k] for k in known if k in data}
     extra = {k: v for k, v in data.items() if k not in known and k not in ("params", "outputs")}
     spec = PluginSpec(params=params, outputs=outputs, extra=extra, **kwargs)
@@ -154,6 +180,6 @@ def load_spec(name: str) -> PluginSpec:
 
 def all_specs() -> list[PluginSpec]:
     files = sorted(
-        f for f in resources.files(__package__).iterdir() if f.name.endswith(".json") and f.name != "ids.lock.json"
+        f for f in resources.files(__package__).iterdir() if f.name.endswith(".json") and not f.name.startswith("ids.")
     )
     return [parse_spec(json.loads(f.read_text())) for f in files]

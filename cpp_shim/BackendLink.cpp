@@ -1,0 +1,281 @@
+#include "BackendLink.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "BackendSpawner.hpp"
+#include "WireFormat.hpp"
+
+namespace bandmate {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double secondsSince(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// One ZeroMQ context per process, shared by every instance's I/O thread (a context
+// per instance would add one libzmq I/O thread per plugin).
+std::shared_ptr<zmq::context_t> sharedContext()
+{
+    static std::mutex mutex;
+    static std::weak_ptr<zmq::context_t> weak;
+    std::lock_guard<std::mutex> lock(mutex);
+    auto ctx = weak.lock();
+    if (!ctx) {
+        ctx = std::make_shared<zmq::context_t>(1);
+        weak = ctx;
+    }
+    return ctx;
+}
+
+timespec deadlineIn(double seconds)
+{
+    timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    const long long ns = ts.tv_nsec + static_cast<long long>(seconds * 1e9);
+    ts.tv_sec += static_cast<time_t>(ns / 1000000000LL);
+    ts.tv_nsec = static_cast<long>(ns % 1000000000LL);
+    return ts;
+}
+
+}  // namespace
+
+BackendLink::BackendLink(const LinkConfig& config) : config_(config)
+{
+    const size_t requestBytes = SlotView::bytes(config.nParams, config.channels, config.hop);
+    const size_t replyBytes = SlotView::bytes(config.nOutputs, config.channels, config.hop);
+    requests_.reset(config.ringSlots, requestBytes);
+    replies_.reset(config.ringSlots, replyBytes);
+    sem_init(&requestSem_, 0, 0);
+    sem_init(&replySem_, 0, 0);
+    thread_ = std::thread([this] { ioMain(); });
+}
+
+BackendLink::~BackendLink()
+{
+    running_.store(false, std::memory_order_release);
+    sem_post(&requestSem_);
+    if (thread_.joinable())
+        thread_.join();
+    sem_destroy(&requestSem_);
+    sem_destroy(&replySem_);
+}
+
+SlotView BackendLink::beginRequest(uint64_t seq)
+{
+    SlotView v{requests_.writeSlot(), config_.nParams, config_.channels, config_.hop};
+    if (v.base != nullptr) {
+        v.seq() = seq;
+        v.status() = kReplyOk;
+    }
+    return v;
+}
+
+void BackendLink::commitRequest()
+{
+    requests_.commitWrite();
+    sem_post(&requestSem_);
+}
+
+SlotView BackendLink::peekReply() { return SlotView{replies_.readSlot(), config_.nOutputs, config_.channels, config_.hop}; }
+
+void BackendLink::popReply() { replies_.commitRead(); }
+
+bool BackendLink::waitReply(double seconds)
+{
+    if (replies_.readSlot() != nullptr)
+        return true;
+    const timespec deadline = deadlineIn(seconds);
+    while (sem_timedwait(&replySem_, &deadline) != 0) {
+        if (errno == ETIMEDOUT)
+            return replies_.readSlot() != nullptr;
+    }
+    return true;
+}
+
+// ---------------------------------------------------------------------------------------
+// I/O thread
+
+struct BackendLink::IoState {
+    std::shared_ptr<zmq::context_t> context;
+    std::unique_ptr<zmq::socket_t> socket;
+    std::vector<uint8_t> message;  // reused send buffer
+    Clock::time_point lastHeard;
+    Clock::time_point lastPing;
+    Clock::time_point socketSince;
+    Clock::time_point lastSpawn;
+    double backoff = 0.1;
+    int outstanding = 0;
+};
+
+void BackendLink::ioMain()
+{
+    IoState io;
+    io.context = sharedContext();
+    const wire::Header baseHeader = wire::makeHeader(wire::kProcess, 0, config_.epoch, config_.engine.c_str());
+    const size_t audioFloats = size_t(config_.channels) * config_.hop;
+    io.message.resize(wire::kHeaderBytes + sizeof(float) * (config_.nParams + audioFloats));
+
+    auto openSocket = [&] {
+        io.socket = std::make_unique<zmq::socket_t>(*io.context, zmq::socket_type::dealer);
+        io.socket->set(zmq::sockopt::linger, 0);
+        io.socket->set(zmq::sockopt::routing_id, zmq::const_buffer(config_.identity, sizeof(config_.identity)));
+        const int hwm = static_cast<int>(config_.ringSlots) * 2;
+        io.socket->set(zmq::sockopt::sndhwm, hwm);
+        io.socket->set(zmq::sockopt::rcvhwm, hwm);
+        io.socket->set(zmq::sockopt::reconnect_ivl, 50);
+        io.socket->connect(config_.endpoint);
+        io.socketSince = Clock::now();
+        io.outstanding = 0;
+    };
+
+    // Tell the audio thread that a hop will never be answered, so deterministic mode
+    // stops waiting for it (the audio thread plays the fallback).
+    auto failHop = [&](uint64_t seq) {
+        uint8_t* slot = replies_.writeSlot();
+        if (slot == nullptr) {
+            droppedReplies_.fetch_add(1, std::memory_order_relaxed);
+            return;
+        }
+        SlotView v{slot, config_.nOutputs, config_.channels, config_.hop};
+        v.seq() = seq;
+        v.status() = kReplyFailed;
+        replies_.commitWrite();
+        sem_post(&replySem_);
+    };
+
+    auto sendPing = [&] {
+        wire::Header h = baseHeader;
+        h.type = wire::kPing;
+        io.socket->send(zmq::const_buffer(&h, sizeof(h)), zmq::send_flags::dontwait);
+        io.lastPing = Clock::now();
+    };
+
+    auto sendRequests = [&] {
+        while (uint8_t* slot = requests_.readSlot()) {
+            SlotView v{slot, config_.nParams, config_.channels, config_.hop};
+            wire::Header h = baseHeader;
+            h.seq = v.seq();
+            h.sampleRate = config_.sampleRate;
+            h.channels = config_.channels;
+            h.frames = config_.hop;
+            h.nValues = config_.nParams;
+            std::memcpy(io.message.data(), &h, sizeof(h));
+            std::memcpy(io.message.data() + sizeof(h), v.values(), sizeof(float) * (config_.nParams + audioFloats));
+            const uint64_t seq = v.seq();
+            requests_.commitRead();
+            auto sent = io.socket->send(zmq::const_buffer(io.message.data(), io.message.size()),
+                                        zmq::send_flags::dontwait);
+            if (sent)
+                ++io.outstanding;
+            else
+                failHop(seq);
+        }
+    };
+
+    auto handleMessage = [&](const zmq::message_t& msg) {
+        if (msg.size() < wire::kHeaderBytes)
+            return;
+        wire::Header h;
+        std::memcpy(&h, msg.data(), sizeof(h));
+        if (h.magic != wire::kMagic || h.version != wire::kVersion)
+            return;
+        io.lastHeard = Clock::now();
+        if (!connected_.load(std::memory_order_relaxed)) {
+            connected_.store(true, std::memory_order_release);
+            generation_.fetch_add(1, std::memory_order_acq_rel);
+            io.backoff = 0.1;  // next spawn attempt may come right away
+        }
+        if (h.type == wire::kPong)
+            return;
+        if (h.epoch != config_.epoch)
+            return;  // an earlier activation's reply: stale
+        io.outstanding = std::max(0, io.outstanding - 1);
+        const size_t expected = wire::kHeaderBytes + sizeof(float) * (size_t(config_.nOutputs) + audioFloats);
+        const bool ok = h.type == wire::kReply && h.channels == config_.channels && h.frames == config_.hop &&
+                        h.nValues == config_.nOutputs && msg.size() == expected;
+        if (!ok) {
+            failHop(h.seq);
+            return;
+        }
+        uint8_t* slot = replies_.writeSlot();
+        if (slot == nullptr) {  // the audio thread is not consuming (e.g. host stopped calling run)
+            droppedReplies_.fetch_add(1, std::memory_order_relaxed);
+            return;
+        }
+        SlotView v{slot, config_.nOutputs, config_.channels, config_.hop};
+        v.seq() = h.seq;
+        v.status() = kReplyOk;
+        std::memcpy(v.values(), static_cast<const uint8_t*>(msg.data()) + wire::kHeaderBytes,
+                    sizeof(float) * (size_t(config_.nOutputs) + audioFloats));
+        replies_.commitWrite();
+        sem_post(&replySem_);
+    };
+
+    openSocket();
+    io.lastHeard = Clock::now() - std::chrono::hours(1);
+    io.lastSpawn = Clock::now() - std::chrono::hours(1);
+    sendPing();
+
+    const double hb = config_.heartbeatSeconds;
+    while (running_.load(std::memory_order_acquire)) {
+        if (io.outstanding == 0 && requests_.readSlot() == nullptr) {
+            // Idle: sleep until a hop is posted or the next heartbeat is due.
+            const double untilPing = std::max(0.001, hb - secondsSince(io.lastPing));
+            const timespec deadline = deadlineIn(std::min(untilPing, 0.05));
+            sem_timedwait(&requestSem_, &deadline);
+        } else {
+            while (sem_trywait(&requestSem_) == 0) {
+            }
+        }
+        if (!running_.load(std::memory_order_acquire))
+            break;
+        sendRequests();
+
+        // Wait briefly for replies while requests are in flight: this is what makes the
+        // round trip short. New hops posted meanwhile wait at most this long.
+        zmq::pollitem_t item{static_cast<void*>(*io.socket), 0, ZMQ_POLLIN, 0};
+        zmq::poll(&item, 1, std::chrono::milliseconds(io.outstanding > 0 ? 1 : 0));
+        zmq::message_t msg;
+        while (io.socket->recv(msg, zmq::recv_flags::dontwait))
+            handleMessage(msg);
+
+        if (secondsSince(io.lastPing) >= hb)
+            sendPing();
+
+        // Liveness: silent for `liveness` heartbeats -> gone. Recreate the socket (drops
+        // whatever was queued for the dead peer) with doubling back-off, and spawn a
+        // backend if none answers.
+        const double silent = secondsSince(io.lastHeard);
+        if (connected_.load(std::memory_order_relaxed) && silent > hb * config_.liveness) {
+            connected_.store(false, std::memory_order_release);
+            openSocket();
+            sendPing();
+        } else if (!connected_.load(std::memory_order_relaxed)) {
+            // Nothing answers: spawn a backend (lock-guarded, so one instance of many
+            // does it), retrying with doubling back-off. libzmq keeps reconnecting the
+            // socket by itself; hops queued meanwhile reach the new backend.
+            if (!config_.spawnCommand.empty() && secondsSince(io.socketSince) > std::min(0.2, hb) &&
+                secondsSince(io.lastSpawn) > io.backoff) {
+                if (spawnBackend(config_.spawnCommand, config_.endpoint, config_.runtimeDir)) {
+                    io.lastSpawn = Clock::now();
+                    io.backoff = std::min(std::max(io.backoff * 2.0, 2.0), 16.0);
+                }
+            }
+        }
+        if (io.outstanding > 0 && silent > hb * config_.liveness)
+            io.outstanding = 0;  // whatever was in flight is lost
+    }
+    io.socket.reset();
+}
+
+}  // namespace bandmate

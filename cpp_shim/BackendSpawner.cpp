@@ -1,0 +1,112 @@
+#include "BackendSpawner.hpp"
+
+#include "BackendLink.hpp"
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <fcntl.h>
+#include <fstream>
+#include <spawn.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vector>
+
+extern char** environ;
+
+namespace bandmate {
+
+namespace {
+
+std::string envOr(const char* name, const std::string& fallback)
+{
+    const char* v = std::getenv(name);
+    return (v != nullptr && *v != '\0') ? std::string(v) : fallback;
+}
+
+// `command = ...` from $XDG_CONFIG_HOME/bandmate/backend.conf (or ~/.config/...).
+std::string configuredCommand()
+{
+    const std::string home = envOr("HOME", "/tmp");
+    const std::string path = envOr("XDG_CONFIG_HOME", home + "/.config") + "/bandmate/backend.conf";
+    std::ifstream in(path);
+    std::string line;
+    while (std::getline(in, line)) {
+        const auto eq = line.find('=');
+        if (line.rfind("command", 0) == 0 && eq != std::string::npos) {
+            std::string v = line.substr(eq + 1);
+            v.erase(0, v.find_first_not_of(" \t"));
+            return v;
+        }
+    }
+    return {};
+}
+
+}  // namespace
+
+BackendLocation locateBackend()
+{
+    BackendLocation loc;
+    std::string base = envOr("XDG_RUNTIME_DIR", "");
+    loc.runtimeDir = envOr("BANDMATE_RUNTIME_DIR",
+                           base.empty() ? "/tmp/bandmate-" + std::to_string(getuid()) : base + "/bandmate");
+    // Per-user, private: other users must not reach our backend socket.
+    mkdir(loc.runtimeDir.c_str(), 0700);
+    chmod(loc.runtimeDir.c_str(), 0700);
+    loc.endpoint = envOr("BANDMATE_ENDPOINT", "ipc://" + loc.runtimeDir + "/backend.sock");
+    std::string cmd = envOr("BANDMATE_BACKEND_CMD", "");
+    if (cmd.empty())
+        cmd = configuredCommand();
+    if (cmd.empty())
+        cmd = "bandmate backend";
+    loc.spawnCommand = envOr("BANDMATE_NO_SPAWN", "") == "1" ? std::string() : cmd;
+    return loc;
+}
+
+bool spawnBackend(const std::string& command, const std::string& endpoint, const std::string& runtimeDir)
+{
+    const std::string lockPath = runtimeDir + "/spawn.lock";
+    const int fd = open(lockPath.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return false;
+    bool started = false;
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+        struct stat st;
+        // Another instance spawned within the last 2 s: give that backend time to start.
+        if (fstat(fd, &st) == 0 && st.st_size > 0 && std::time(nullptr) - st.st_mtime < 2) {
+            flock(fd, LOCK_UN);
+            close(fd);
+            return false;
+        }
+        std::vector<std::string> envStore;
+        for (char** e = environ; *e != nullptr; ++e)
+            if (std::strncmp(*e, "BANDMATE_ENDPOINT=", 18) != 0)
+                envStore.emplace_back(*e);
+        envStore.push_back("BANDMATE_ENDPOINT=" + endpoint);
+        std::vector<char*> envp;
+        for (auto& s : envStore)
+            envp.push_back(s.data());
+        envp.push_back(nullptr);
+        // The shell backgrounds the backend in its own session and exits at once, so the
+        // backend is re-parented to init and never becomes our zombie.
+        const std::string script = "setsid " + command + " </dev/null >/dev/null 2>&1 &";
+        const char* argv[] = {"/bin/sh", "-c", script.c_str(), nullptr};
+        pid_t pid = 0;
+        if (posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char**>(argv), envp.data()) == 0) {
+            int status = 0;
+            waitpid(pid, &status, 0);
+            started = true;
+            const char stamp[] = "spawned\n";
+            if (ftruncate(fd, 0) == 0 && write(fd, stamp, sizeof(stamp) - 1) > 0)
+                futimens(fd, nullptr);
+        }
+        flock(fd, LOCK_UN);
+    }
+    close(fd);
+    return started;
+}
+
+}  // namespace bandmate

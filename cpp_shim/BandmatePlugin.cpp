@@ -1,0 +1,324 @@
+#include "BandmatePlugin.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+
+START_NAMESPACE_DISTRHO
+
+using namespace bandmate;
+
+namespace {
+
+constexpr double kMinRate = 44100.0, kMaxRate = 192000.0;
+
+uint32_t rateFactor(double sampleRate)
+{
+    uint32_t f = 1;
+    while (sampleRate >= 88200.0 * f)
+        f *= 2;
+    return f;
+}
+
+size_t nextPow2(size_t n)
+{
+    size_t p = 1;
+    while (p < n)
+        p <<= 1;
+    return p;
+}
+
+uint32_t newEpoch()
+{
+    static std::atomic<uint32_t> counter{0};
+    const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+    return static_cast<uint32_t>(now) ^ (counter.fetch_add(1) * 2654435761u);
+}
+
+}  // namespace
+
+BandmatePlugin::BandmatePlugin(const PluginDecl& decl)
+    : Plugin(decl.paramCount, 0, 0), decl_(decl), values_(new std::atomic<float>[decl.paramCount])
+{
+    for (uint32_t i = 0; i < decl.paramCount; ++i)
+        values_[i].store(decl.params[i].def, std::memory_order_relaxed);
+    std::random_device rd;
+    for (auto& b : identity_)
+        b = static_cast<uint8_t>(rd());
+    identity_[0] |= 0x80;  // ROUTER identities must not start with a zero byte
+}
+
+BandmatePlugin::~BandmatePlugin() { link_.reset(); }
+
+void BandmatePlugin::initParameter(uint32_t index, Parameter& p)
+{
+    const ParamDecl& d = decl_.params[index];
+    p.symbol = d.symbol;
+    p.name = d.name;
+    p.unit = d.unit;
+    p.ranges.min = d.min;
+    p.ranges.max = d.max;
+    p.ranges.def = d.def;
+    p.hints = d.output ? kParameterIsOutput : kParameterIsAutomatable;
+    if (d.type == ParamType::Bool)
+        p.hints |= kParameterIsBoolean | kParameterIsInteger;
+    else if (d.type == ParamType::Int || d.type == ParamType::Choice)
+        p.hints |= kParameterIsInteger;
+    if (d.type == ParamType::Choice && d.choices != nullptr) {
+        const int count = static_cast<int>(d.max - d.min) + 1;
+        ParameterEnumerationValue* values = new ParameterEnumerationValue[count];
+        for (int i = 0; i < count; ++i) {
+            values[i].value = d.min + i;
+            values[i].label = d.choices[i];
+        }
+        p.enumValues.count = count;
+        p.enumValues.restrictedMode = true;
+        p.enumValues.values = values;
+    }
+}
+
+float BandmatePlugin::getParameterValue(uint32_t index) const
+{
+    return values_[index].load(std::memory_order_relaxed);
+}
+
+void BandmatePlugin::setParameterValue(uint32_t index, float value)
+{
+    const ParamDecl& d = decl_.params[index];
+    if (d.output || !std::isfinite(value))
+        return;
+    value = std::min(std::max(value, d.min), d.max);
+    if (d.type != ParamType::Float)
+        value = std::round(value);
+    values_[index].store(value, std::memory_order_relaxed);
+}
+
+// ---------------------------------------------------------------------------------------
+// activation: everything that allocates happens here, never in run()
+
+void BandmatePlugin::activate()
+{
+    const double sr = getSampleRate();
+    const uint32_t maxBlock = std::max<uint32_t>(1, getBufferSize());
+    const uint32_t factor = rateFactor(sr);
+    uint32_t hop48 = decl_.hopAt48k, lat48 = decl_.engineLatencyAt48k;
+    if (decl_.modeParam >= 0) {
+        const int mode = static_cast<int>(std::lround(values_[decl_.modeParam].load()));
+        for (uint32_t i = 0; i < decl_.modeCount; ++i)
+            if (decl_.modes[i].value == mode) {
+                hop48 = decl_.modes[i].hopAt48k;
+                lat48 = decl_.modes[i].engineLatencyAt48k;
+            }
+    }
+    hop_ = hop48 * factor;
+    fade_ = std::max<uint32_t>(1, std::min<uint32_t>(hop_, static_cast<uint32_t>(std::lround(0.005 * sr))));
+    headroomHops_ = 1 + (maxBlock + fade_ + hop_ - 1) / hop_;
+    latency_ = lat48 * factor + headroomHops_ * hop_;
+    setLatency(latency_);
+
+    const char* det = std::getenv("BANDMATE_DETERMINISTIC");
+    deterministicEnv_ = det != nullptr && std::strcmp(det, "1") == 0;
+    if (const char* bound = std::getenv("BANDMATE_WAIT_BOUND_S"))
+        waitBound_ = std::max(0.0, std::atof(bound));
+
+    inHop_.assign(size_t(channels_) * hop_, 0.0f);
+    curWet_.assign(size_t(channels_) * hop_, 0.0f);
+    nextWet_.assign(size_t(channels_) * hop_, 0.0f);
+    const size_t drySize = nextPow2(size_t(latency_) + maxBlock + hop_ + 1);
+    dry_.assign(size_t(channels_) * drySize, 0.0f);
+    dryMask_ = drySize - 1;
+    outValues_.assign(decl_.wireOutputs, 0.0f);
+    sentOk_.assign(nextPow2(headroomHops_ + 8), 0);
+
+    t_ = 0;
+    curIsWet_ = nextIsWet_ = true;  // before the first reply is due, both paths are silence
+    gain_ = 1.0f;
+    gainStep_ = 0.0f;
+    rampLeft_ = 0;
+    gaveUpGeneration_ = ~0u;
+
+    link_.reset();
+    if (sr < kMinRate || sr > kMaxRate)
+        return;  // unsupported rate: latency-aligned dry (CLAP hosts are refused earlier)
+    const BackendLocation where = locateBackend();
+    LinkConfig cfg;
+    cfg.endpoint = where.endpoint;
+    cfg.spawnCommand = where.spawnCommand;
+    cfg.runtimeDir = where.runtimeDir;
+    cfg.engine = decl_.engine;
+    std::memcpy(cfg.identity, identity_, sizeof(identity_));
+    cfg.epoch = newEpoch();
+    cfg.sampleRate = static_cast<uint32_t>(std::lround(sr));
+    cfg.channels = static_cast<uint16_t>(channels_);
+    cfg.hop = static_cast<uint16_t>(hop_);
+    cfg.nParams = decl_.wireInputs;
+    cfg.nOutputs = decl_.wireOutputs;
+    cfg.ringSlots = static_cast<uint32_t>(nextPow2(2 * headroomHops_ + 8));
+    link_.reset(new BackendLink(cfg));
+}
+
+void BandmatePlugin::deactivate() { link_.reset(); }
+
+// ---------------------------------------------------------------------------------------
+// audio thread: no allocation, locks, logging or libzmq below this line
+
+void BandmatePlugin::run(const float** inputs, float** outputs, uint32_t frames)
+{
+    uint32_t pos = 0;
+    while (pos < frames) {
+        const uint32_t off = static_cast<uint32_t>(t_ % hop_);
+        if (off == 0)
+            startHop();
+        if (off == hop_ - fade_)
+            decideNextHop();
+        // Segment ends at the next hop start or decision point, whichever comes first.
+        uint32_t end = hop_;
+        if (off < hop_ - fade_)
+            end = hop_ - fade_;
+        const uint32_t n = std::min(frames - pos, end - off);
+        render(inputs, outputs, pos, n);
+        pos += n;
+        t_ += n;
+        if (t_ % hop_ == 0)
+            sendInputHop(t_ / hop_ - 1);
+    }
+    const float connected = (link_ && link_->connected()) ? 1.0f : 0.0f;
+    values_[decl_.connectedParam].store(connected, std::memory_order_relaxed);
+    values_[decl_.lateBlocksParam].store(static_cast<float>(lateBlocks_), std::memory_order_relaxed);
+}
+
+void BandmatePlugin::render(const float** inputs, float** outputs, uint32_t pos, uint32_t n)
+{
+    const uint32_t off = static_cast<uint32_t>(t_ % hop_);
+    const size_t drySize = dryMask_ + 1;
+    for (uint32_t c = 0; c < channels_; ++c) {
+        const float* in = inputs[c] + pos;
+        float* hopBuf = inHop_.data() + size_t(c) * hop_ + off;
+        float* dry = dry_.data() + size_t(c) * drySize;
+        for (uint32_t i = 0; i < n; ++i) {
+            hopBuf[i] = in[i];
+            dry[(t_ + i) & dryMask_] = in[i];
+        }
+    }
+    // Inputs are fully read above, so in-place hosts (inputs == outputs) are fine.
+    const bool generator = decl_.generator;
+    for (uint32_t c = 0; c < channels_; ++c) {
+        const float* wet = curWet_.data() + size_t(c) * hop_ + off;
+        const float* dry = dry_.data() + size_t(c) * drySize;
+        float* out = outputs[c] + pos;
+        float g = gain_;
+        uint32_t ramp = rampLeft_;
+        for (uint32_t i = 0; i < n; ++i) {
+            if (ramp > 0) {
+                g += gainStep_;
+                if (--ramp == 0)
+                    g = std::round(g);  // land exactly on 0 or 1
+            }
+            const float d = generator ? 0.0f : dry[(t_ + i - latency_) & dryMask_];
+            out[i] = g == 1.0f ? wet[i] : (g == 0.0f ? d : g * wet[i] + (1.0f - g) * d);
+        }
+        if (c + 1 == channels_) {
+            gain_ = g;
+            rampLeft_ = ramp;
+        }
+    }
+}
+
+void BandmatePlugin::startHop()
+{
+    std::swap(curWet_, nextWet_);  // O(1): swaps the vectors' buffers, no allocation
+    const bool wasWet = curIsWet_;
+    curIsWet_ = nextIsWet_;
+    if (curIsWet_ && !wasWet) {  // fade the processed signal back in over F samples
+        rampLeft_ = fade_;
+        gainStep_ = (1.0f - gain_) / static_cast<float>(fade_);
+    }
+    const float* values = outValues_.data();
+    for (uint32_t i = 0; i < decl_.paramCount; ++i) {
+        const ParamDecl& d = decl_.params[i];
+        if (d.output && d.wireIndex >= 0 && curIsWet_)
+            values_[i].store(values[d.wireIndex], std::memory_order_relaxed);
+    }
+}
+
+void BandmatePlugin::decideNextHop()
+{
+    // Output hop o = t/H + 1 starts in F samples and plays the reply for input hop j.
+    const int64_t j = static_cast<int64_t>(t_ / hop_) + 1 - static_cast<int64_t>(headroomHops_);
+    bool wet = false;
+    if (j < 0) {
+        std::fill(nextWet_.begin(), nextWet_.end(), 0.0f);  // before any input: silence
+        wet = true;
+    } else if (link_) {
+        const bool deterministic =
+            deterministicEnv_ || values_[decl_.deterministicParam].load(std::memory_order_relaxed) >= 0.5f;
+        const bool wasSent = sentOk_[size_t(j) & (sentOk_.size() - 1)] != 0;
+        for (;;) {
+            SlotView reply = link_->peekReply();
+            if (reply.base == nullptr) {
+                // Deterministic (offline) renders wait, bounded; after one timeout we stop
+                // waiting until the link reconnects, so a dead backend cannot stall a render.
+                if (deterministic && wasSent && gaveUpGeneration_ != link_->generation()) {
+                    if (link_->waitReply(waitBound_))
+                        continue;
+                    gaveUpGeneration_ = link_->generation();
+                }
+                break;
+            }
+            if (reply.seq() < static_cast<uint64_t>(j)) {  // stale: its hop has been played
+                link_->popReply();
+                continue;
+            }
+            if (reply.seq() == static_cast<uint64_t>(j) && reply.status() == kReplyOk) {
+                bool finite = true;
+                const size_t count = size_t(channels_) * hop_;
+                const float* src = reply.channel(0);
+                for (size_t i = 0; i < count; ++i) {
+                    float v = src[i];
+                    if (!std::isfinite(v))
+                        finite = false;
+                    nextWet_[i] = std::fabs(v) < 1e-30f ? 0.0f : v;  // no denormals downstream
+                }
+                if (finite) {
+                    std::memcpy(outValues_.data(), reply.values(), sizeof(float) * decl_.wireOutputs);
+                    wet = true;
+                }
+            }
+            if (reply.seq() == static_cast<uint64_t>(j))
+                link_->popReply();
+            break;  // a later hop's reply stays queued for its turn
+        }
+        if (!wet)
+            ++lateBlocks_;
+    }
+    nextIsWet_ = wet;
+    if (curIsWet_ && !wet) {  // fade the processed signal out before the gap
+        rampLeft_ = fade_;
+        gainStep_ = -gain_ / static_cast<float>(fade_);
+    }
+}
+
+void BandmatePlugin::sendInputHop(uint64_t seq)
+{
+    uint8_t& sent = sentOk_[size_t(seq) & (sentOk_.size() - 1)];
+    sent = 0;
+    if (!link_)
+        return;
+    SlotView slot = link_->beginRequest(seq);
+    if (slot.base == nullptr)
+        return;  // ring full (backend far behind): this hop will play the fallback
+    float* values = slot.values();
+    for (uint32_t i = 0; i < decl_.paramCount; ++i) {
+        const ParamDecl& d = decl_.params[i];
+        if (!d.output)
+            values[d.wireIndex] = values_[i].load(std::memory_order_relaxed);
+    }
+    std::memcpy(slot.channel(0), inHop_.data(), sizeof(float) * channels_ * hop_);
+    link_->commitRequest();
+    sent = 1;
+}
+
+END_NAMESPACE_DISTRHO

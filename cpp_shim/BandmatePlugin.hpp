@@ -1,0 +1,78 @@
+// The shared plugin shell: every Bandmate plugin is this class plus a PluginDecl.
+//
+// Timeline (all in samples since activation, t):
+//   * input is cut into fixed hops of H samples; hop j (input [jH, (j+1)H)) is sent to the
+//     backend when complete;
+//   * output hop o (output [oH, (o+1)H)) plays the backend's reply for hop j = o - K;
+//   * whether hop j's reply is there is decided F samples before output hop o starts, so
+//     that a missing reply can be faded out over the last F samples of the previous hop
+//     (F = min(5 ms, H)) and stale audio is never played.
+// Reported latency L = engine latency + K*H, with K = 1 + ceil((maxBlock + F) / H): enough
+// headroom that in realtime a reply has at least one host callback to come back.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include "DistrhoPlugin.hpp"
+
+#include "BackendLink.hpp"
+#include "PluginDecl.hpp"
+
+START_NAMESPACE_DISTRHO
+
+class BandmatePlugin : public Plugin {
+public:
+    explicit BandmatePlugin(const bandmate::PluginDecl& decl);
+    ~BandmatePlugin() override;
+
+protected:
+    const char* getLabel() const override { return DISTRHO_PLUGIN_NAME; }
+    const char* getDescription() const override { return decl_.description; }
+    const char* getMaker() const override { return "Bandmate"; }
+    const char* getHomePage() const override { return "https://bandmate.invalid/"; }
+    const char* getLicense() const override { return "GPL-2.0-or-later"; }
+    uint32_t getVersion() const override { return d_version(0, 1, 0); }
+    int64_t getUniqueId() const override { return decl_.uniqueId; }
+
+    void initParameter(uint32_t index, Parameter& parameter) override;
+    float getParameterValue(uint32_t index) const override;
+    void setParameterValue(uint32_t index, float value) override;
+
+    void activate() override;
+    void deactivate() override;
+    void run(const float** inputs, float** outputs, uint32_t frames) override;
+
+private:
+    void startHop();           // at t % H == 0
+    void decideNextHop();      // at t % H == H - F
+    void sendInputHop(uint64_t seq);
+    void render(const float** inputs, float** outputs, uint32_t pos, uint32_t n);
+
+    const bandmate::PluginDecl& decl_;
+    std::unique_ptr<std::atomic<float>[]> values_;  // every parameter, host index order
+    uint8_t identity_[16];
+
+    // Fixed at activation.
+    std::unique_ptr<bandmate::BackendLink> link_;
+    uint32_t hop_ = 256, fade_ = 240, headroomHops_ = 3, latency_ = 0, channels_ = 2;
+    bool deterministicEnv_ = false;
+    double waitBound_ = 2.0;
+    std::vector<float> inHop_, curWet_, nextWet_, dry_;
+    std::vector<float> outValues_;  // wire outputs of the hop being played
+    std::vector<uint8_t> sentOk_;   // per seq (mod size): was hop enqueued?
+    size_t dryMask_ = 0;
+
+    // Audio-thread state.
+    uint64_t t_ = 0;
+    bool curIsWet_ = true, nextIsWet_ = true;
+    float gain_ = 1.0f, gainStep_ = 0.0f;
+    uint32_t rampLeft_ = 0;
+    uint32_t gaveUpGeneration_ = ~0u;
+    uint64_t lateBlocks_ = 0;
+
+    DISTRHO_DECLARE_NON_COPYABLE_WITH_LEAK_DETECTOR(BandmatePlugin)
+};
+
+END_NAMESPACE_DISTRHO

@@ -1,0 +1,51 @@
+// A plugin's declaration as the shell sees it. The tables are generated from the one
+// spec file per plugin (python_backend/bandmate/specs/<name>.json) by tools/gen_plugin.py,
+// so the C++ shell and the Python engine share a single source of truth.
+#pragma once
+
+#include <cstdint>
+
+namespace bandmate {
+
+enum class ParamType : uint8_t { Float, Bool, Int, Choice };
+
+struct ParamDecl {
+    const char* symbol;  // stable string ID, never changes once shipped
+    const char* name;
+    const char* unit;
+    float min, max, def;
+    ParamType type;
+    bool output;
+    // Inputs: position in a request's value list. Outputs: position in a reply's value
+    // list, or -1 for outputs the shell computes itself (late_blocks, backend_connected).
+    int16_t wireIndex;
+    const char* const* choices;  // type Choice: max-min+1 labels
+};
+
+struct ModeDecl {
+    int value;  // value of the mode parameter
+    uint32_t hopAt48k;
+    uint32_t engineLatencyAt48k;
+};
+
+struct PluginDecl {
+    const char* name;    // "Reference" -> plugin "BandmateReference"
+    const char* engine;  // backend engine name
+    const char* description;
+    bool generator;      // fallback: silence (generator) or latency-aligned dry (effect)
+    uint32_t hopAt48k;
+    uint32_t engineLatencyAt48k;
+    int modeParam;       // index of the parameter that picks a mode at activation, or -1
+    const ModeDecl* modes;
+    uint32_t modeCount;
+    const ParamDecl* params;  // host index order (frozen by specs/ids.lock.json)
+    uint32_t paramCount;
+    uint16_t wireInputs;
+    uint16_t wireOutputs;
+    int deterministicParam;
+    int lateBlocksParam;
+    int connectedParam;
+    int64_t uniqueId;
+};
+
+}  // namespace bandmate
