@@ -1,0 +1,5 @@
+import sys
+
+from bandmate.cli import main
+
+sys.exit(main())

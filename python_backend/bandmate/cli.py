@@ -1,0 +1,50 @@
+"""``bandmate`` command line: backend, process, and the generators' commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _backend(args: argparse.Namespace) -> int:
+    from bandmate.server import BackendConfig, run_backend
+
+    cfg = BackendConfig(endpoint=args.endpoint or "", session_idle_s=args.idle)
+    if args.workers is not None:
+        cfg.workers = args.workers
+    return run_backend(cfg)
+
+
+def _process(args: argparse.Namespace) -> int:
+    from plugin_host.render import render_file
+
+    params = dict(kv.split("=", 1) for kv in args.params)
+    render_file(args.plugin, args.input, args.output, params, block_size=args.block_size, progress=not args.quiet)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bandmate", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("backend", help="run the backend (normally started by the first plugin instance)")
+    b.add_argument("--endpoint", help="ZeroMQ endpoint (default: ipc socket in the runtime dir)")
+    b.add_argument("--workers", type=int, help="engine worker processes (0: run engines in the main process)")
+    b.add_argument("--idle", type=float, default=60.0, help="seconds before an idle session is collected")
+    b.set_defaults(func=_backend)
+
+    p = sub.add_parser("process", help="render a WAV file through a Bandmate plugin (VST3 or CLAP)")
+    p.add_argument("plugin", help="plugin name (e.g. BandmateReference) or path to a .vst3/.clap")
+    p.add_argument("input")
+    p.add_argument("output")
+    p.add_argument("params", nargs="*", help="parameter settings as name=value")
+    p.add_argument("--block-size", type=int, default=512)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_process)
+
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

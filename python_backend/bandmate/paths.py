@@ -1,0 +1,34 @@
+"""Per-user locations (the same rules as cpp_shim/BackendSpawner.cpp)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def runtime_dir() -> Path:
+    """Private (0700) directory for the backend socket and locks."""
+    if d := os.environ.get("BANDMATE_RUNTIME_DIR"):
+        path = Path(d)
+    elif x := os.environ.get("XDG_RUNTIME_DIR"):
+        path = Path(x) / "bandmate"
+    else:
+        path = Path(f"/tmp/bandmate-{os.getuid()}")
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
+
+
+def state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    path = Path(base) / "bandmate"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def capture_dir() -> Path:
+    """Where generated MIDI is captured: the XDG music dir / Bandmate."""
+    music = os.environ.get("XDG_MUSIC_DIR") or str(Path.home() / "Music")
+    path = Path(music) / "Bandmate"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,200 @@
+"""The backend process: one per user, serving every plugin instance.
+
+Main process: a ROUTER socket on the endpoint. PINGs are answered right there; PROCESS
+requests go to a worker process chosen per instance (sticky: an instance's engine state
+lives in one worker) over an ipc PAIR socket, and replies come back the same way.
+With ``workers=0`` the main process runs the engines itself (lowest latency).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import multiprocessing as mp
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import zmq
+
+from bandmate.paths import runtime_dir, state_dir
+from bandmate.sessions import SessionTable
+
+log = logging.getLogger("bandmate.backend")
+
+
+@dataclass
+class BackendConfig:
+    endpoint: str = ""  # default: ipc://<runtime dir>/backend.sock
+    workers: int = field(default_factory=lambda: 0 if (os.cpu_count() or 1) <= 2 else min(8, os.cpu_count() - 1))
+    session_idle_s: float = 60.0
+    curve_secret_key: str | None = None  # z85 server secret: allows non-loopback TCP
+    log_file: Path | None = None
+
+    def resolved_endpoint(self) -> str:
+        return self.endpoint or os.environ.get("BANDMATE_ENDPOINT") or f"ipc://{runtime_dir()}/backend.sock"
+
+
+class AlreadyRunning(RuntimeError):
+    pass
+
+
+def _check_tcp(endpoint: str, curve: bool) -> None:
+    host = urlparse(endpoint).hostname or ""
+    if endpoint.startswith("tcp://") and host not in ("127.0.0.1", "localhost", "::1") and not curve:
+        raise ValueError(f"refusing to listen on {endpoint} without CURVE keys (use tcp://127.0.0.1:PORT)")
+
+
+def _worker_main(address: str, idle: float) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the main process stops us
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.PAIR)
+    sock.linger = 0
+    sock.connect(address)
+    table = SessionTable(idle)
+    last_gc = time.monotonic()
+    while True:
+        if not sock.poll(1000):
+            if time.monotonic() - last_gc > 5:
+                table.collect_idle()
+                last_gc = time.monotonic()
+            continue
+        identity, frame = sock.recv_multipart(copy=False)
+        if identity.bytes == b"":
+            break  # stop signal
+        sock.send_multipart([identity, table.handle(identity.bytes, frame.buffer)], copy=False)
+    ctx.destroy(0)
+
+
+class Backend:
+    def __init__(self, config: BackendConfig | None = None):
+        self.config = config or BackendConfig()
+        self.endpoint = self.config.resolved_endpoint()
+        self._lock_fd: int | None = None
+        self._stop = False
+
+    def stop(self, *_):
+        self._stop = True
+
+    def _acquire_lock(self) -> None:
+        lock_path = runtime_dir() / "backend.lock"
+        fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise AlreadyRunning(f"a backend already holds {lock_path}") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._lock_fd = fd
+
+    def serve(self) -> None:
+        cfg = self.config
+        _check_tcp(self.endpoint, cfg.curve_secret_key is not None)
+        if self.endpoint.startswith("ipc://"):
+            self._acquire_lock()
+            sock_path = Path(self.endpoint[len("ipc://"):])
+            sock_path.unlink(missing_ok=True)  # stale from a killed backend; we hold the lock
+        ctx = zmq.Context()
+        workers, pairs = [], []
+        try:
+            mpctx = mp.get_context("spawn")
+            for i in range(cfg.workers):
+                addr = f"ipc://{runtime_dir()}/worker-{os.getpid()}-{i}.sock"
+                pair = ctx.socket(zmq.PAIR)
+                pair.linger = 0
+                pair.bind(addr)
+                proc = mpctx.Process(target=_worker_main, args=(addr, cfg.session_idle_s), daemon=True)
+                proc.start()
+                workers.append(proc)
+                pairs.append(pair)
+            router = ctx.socket(zmq.ROUTER)
+            router.linger = 0
+            router.sndhwm = router.rcvhwm = 10000
+            router.router_mandatory = False
+            if cfg.curve_secret_key:
+                router.curve_server = True
+                router.curve_secretkey = cfg.curve_secret_key.encode()
+            router.bind(self.endpoint)
+            if self.endpoint.startswith("ipc://"):
+                os.chmod(self.endpoint[len("ipc://"):], 0o600)
+            log.info("backend %d listening on %s with %d worker(s)", os.getpid(), self.endpoint, cfg.workers)
+            self._loop(router, pairs)
+        finally:
+            for pair in pairs:
+                try:
+                    pair.send_multipart([b"", b""], zmq.NOBLOCK)
+                except zmq.ZMQError:
+                    pass
+            for proc in workers:
+                proc.join(timeout=2)
+                if proc.is_alive():
+                    proc.terminate()
+            ctx.destroy(0)
+            if self.endpoint.startswith("ipc://"):
+                Path(self.endpoint[len("ipc://"):]).unlink(missing_ok=True)
+            log.info("backend %d stopped", os.getpid())
+
+    def _loop(self, router: zmq.Socket, pairs: list[zmq.Socket]) -> None:
+        table = SessionTable(self.config.session_idle_s)  # inline engines / PING answers
+        sticky: dict[bytes, int] = {}
+        load = [0] * len(pairs)
+        poller = zmq.Poller()
+        poller.register(router, zmq.POLLIN)
+        for pair in pairs:
+            poller.register(pair, zmq.POLLIN)
+        last_gc = time.monotonic()
+        while not self._stop:
+            events = dict(poller.poll(200))
+            if router in events:
+                for _ in range(256):  # drain, but keep replies flowing
+                    try:
+                        identity, frame = router.recv_multipart(zmq.NOBLOCK, copy=False)
+                    except zmq.ZMQError:
+                        break
+                    except ValueError:
+                        continue  # wrong frame count (not a DEALER): ignore
+                    ident = identity.bytes
+                    buf = frame.buffer
+                    is_ping = len(buf) >= 8 and buf[6] == 2 and buf[7] == 0
+                    if not pairs or is_ping or len(buf) < 48:
+                        router.send_multipart([identity, table.handle(ident, buf)], copy=False)
+                        continue
+                    w = sticky.get(ident)
+                    if w is None:
+                        w = sticky[ident] = load.index(min(load))
+                        load[w] += 1
+                    pairs[w].send_multipart([identity, frame], copy=False)
+            for pair in pairs:
+                if pair in events:
+                    while True:
+                        try:
+                            router.send_multipart(pair.recv_multipart(zmq.NOBLOCK, copy=False), copy=False)
+                        except zmq.ZMQError:
+                            break
+            if time.monotonic() - last_gc > 5:
+                table.collect_idle()
+                last_gc = time.monotonic()
+
+
+def run_backend(config: BackendConfig | None = None) -> int:
+    """Entry point of ``bandmate backend``: log to the state dir, stop cleanly on SIGTERM."""
+    config = config or BackendConfig()
+    log_file = config.log_file or state_dir() / "backend.log"
+    logging.basicConfig(
+        filename=str(log_file), level=logging.INFO, format="%(asctime)s %(process)d %(levelname)s %(message)s"
+    )
+    backend = Backend(config)
+    signal.signal(signal.SIGTERM, backend.stop)
+    signal.signal(signal.SIGINT, backend.stop)
+    try:
+        backend.serve()
+    except AlreadyRunning as e:
+        log.info("%s; exiting", e)
+        print(f"bandmate backend: {e}")
+        return 0
+    return 0

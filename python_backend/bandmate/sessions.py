@@ -1,0 +1,101 @@
+"""Per-instance sessions: one engine per plugin instance, keyed by its socket identity."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bandmate.engines import ENGINES, EngineConfig, create_engine
+from bandmate.protocol import (
+    ErrorCode,
+    Message,
+    MsgType,
+    ProtocolError,
+    decode,
+    encode_error,
+    encode_pong,
+    encode_reply,
+)
+from bandmate.specs import load_spec
+
+log = logging.getLogger("bandmate.backend")
+
+
+@dataclass
+class Session:
+    key: tuple
+    engine: object
+    last_seen: float = field(default_factory=time.monotonic)
+
+
+class SessionTable:
+    """Turns request frames into reply frames. Never raises: bad input -> error reply."""
+
+    def __init__(self, idle_timeout: float = 60.0):
+        self.idle_timeout = idle_timeout
+        self.sessions: dict[bytes, Session] = {}
+        self.errors: Counter[str] = Counter()
+        self.processed = 0
+
+    def handle(self, identity: bytes, frame: bytes) -> bytes:
+        try:
+            msg = decode(frame)
+            if msg.header.type == MsgType.PING:
+                if identity in self.sessions:
+                    self.sessions[identity].last_seen = time.monotonic()
+                return encode_pong(msg.header)
+            return self._process(identity, msg)
+        except ProtocolError as e:
+            self.errors[e.code.name] += 1
+            return encode_error(e.code, str(e), e.header)
+        except Exception as e:  # an engine bug must not take the backend down
+            self.errors[ErrorCode.ENGINE_FAILED.name] += 1
+            log.exception("engine failure")
+            return encode_error(ErrorCode.ENGINE_FAILED, f"{type(e).__name__}: {e}", None)
+
+    def _process(self, identity: bytes, msg: Message) -> bytes:
+        h = msg.header
+        if h.engine not in ENGINES:
+            raise ProtocolError(ErrorCode.UNKNOWN_ENGINE, f"unknown engine {h.engine!r}", h)
+        spec = load_spec(h.engine)
+        if h.n_values != len(spec.params):
+            raise ProtocolError(
+                ErrorCode.BAD_CONFIG, f"{h.engine}: {h.n_values} parameter values, spec has {len(spec.params)}", h
+            )
+        values = msg.values
+        if not np.all(np.isfinite(values)) or not np.all(np.isfinite(msg.audio)):
+            raise ProtocolError(ErrorCode.MALFORMED, "non-finite parameter or audio values", h)
+        params = spec.values_from_list(values.tolist())
+        key = (h.engine, h.sample_rate, h.channels, h.frames, h.epoch)
+        session = self.sessions.get(identity)
+        if session is None or session.key != key:
+            session = self._open(identity, key, params, h)
+        session.last_seen = time.monotonic()
+        out, meters = session.engine.process(msg.audio, params)
+        out_values = np.array([meters.get(p.id, p.default) for p in spec.engine_outputs], np.float32)
+        self.processed += 1
+        return encode_reply(h, out_values, out)
+
+    def _open(self, identity: bytes, key: tuple, params: dict, h) -> Session:
+        engine_name, rate, channels, frames, _ = key
+        try:
+            engine = create_engine(engine_name, EngineConfig(rate, channels, activation_params=params))
+        except ValueError as e:
+            raise ProtocolError(ErrorCode.BAD_CONFIG, str(e), h) from None
+        if engine.hop != frames:
+            raise ProtocolError(ErrorCode.BAD_CONFIG, f"{engine_name}: hop {frames}, engine expects {engine.hop}", h)
+        session = Session(key, engine)
+        self.sessions[identity] = session
+        log.info("session %s: %s %d Hz %d ch hop %d", identity.hex()[:8], engine_name, rate, channels, frames)
+        return session
+
+    def collect_idle(self) -> int:
+        now = time.monotonic()
+        stale = [k for k, s in self.sessions.items() if now - s.last_seen > self.idle_timeout]
+        for k in stale:
+            del self.sessions[k]
+        return len(stale)
