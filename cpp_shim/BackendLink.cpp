@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <memory>
@@ -120,6 +122,7 @@ struct BackendLink::IoState {
 void BackendLink::ioMain()
 {
     IoState io;
+    debug_ = std::getenv("BANDMATE_DEBUG") != nullptr;
     io.context = sharedContext();
     const wire::Header baseHeader = wire::makeHeader(wire::kProcess, 0, config_.epoch, config_.engine.c_str());
     const size_t audioFloats = size_t(config_.channels) * config_.hop;
@@ -193,6 +196,7 @@ void BackendLink::ioMain()
         if (!connected_.load(std::memory_order_relaxed)) {
             connected_.store(true, std::memory_order_release);
             generation_.fetch_add(1, std::memory_order_acq_rel);
+            if (debug_) std::fprintf(stderr, "[link] connected\n");
             io.backoff = 0.1;  // next spawn attempt may come right away
         }
         if (h.type == wire::kPong)
@@ -258,6 +262,7 @@ void BackendLink::ioMain()
         const double silent = secondsSince(io.lastHeard);
         if (connected_.load(std::memory_order_relaxed) && silent > hb * config_.liveness) {
             connected_.store(false, std::memory_order_release);
+            if (debug_) std::fprintf(stderr, "[link] lost after %.2fs silence\n", silent);
             openSocket();
             sendPing();
         } else if (!connected_.load(std::memory_order_relaxed)) {
@@ -266,7 +271,9 @@ void BackendLink::ioMain()
             // socket by itself; hops queued meanwhile reach the new backend.
             if (!config_.spawnCommand.empty() && secondsSince(io.socketSince) > std::min(0.2, hb) &&
                 secondsSince(io.lastSpawn) > io.backoff) {
-                if (spawnBackend(config_.spawnCommand, config_.endpoint, config_.runtimeDir)) {
+                const bool spawned = spawnBackend(config_.spawnCommand, config_.endpoint, config_.runtimeDir);
+                if (debug_) std::fprintf(stderr, "[link] spawn -> %d\n", int(spawned));
+                if (spawned) {
                     io.lastSpawn = Clock::now();
                     io.backoff = std::min(std::max(io.backoff * 2.0, 2.0), 16.0);
                 }

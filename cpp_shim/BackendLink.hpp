@@ -93,6 +93,7 @@ private:
     std::atomic<bool> connected_{false};
     std::atomic<uint32_t> generation_{0};
     std::atomic<uint64_t> droppedReplies_{0};
+    bool debug_ = false;  // BANDMATE_DEBUG: the I/O thread logs link state changes to stderr
     std::thread thread_;
 };
 

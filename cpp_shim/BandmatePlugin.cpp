@@ -261,10 +261,11 @@ void BandmatePlugin::decideNextHop()
             if (reply.base == nullptr) {
                 // Deterministic (offline) renders wait, bounded; after one timeout we stop
                 // waiting until the link reconnects, so a dead backend cannot stall a render.
-                if (deterministic && wasSent && gaveUpGeneration_ != link_->generation()) {
-                    if (link_->waitReply(waitBound_))
+                const uint32_t generation = link_->generation();  // before waiting: a reconnect
+                if (deterministic && wasSent && gaveUpGeneration_ != generation) {  // during the wait
+                    if (link_->waitReply(waitBound_))                               // re-arms waiting
                         continue;
-                    gaveUpGeneration_ = link_->generation();
+                    gaveUpGeneration_ = generation;
                 }
                 break;
             }

@@ -116,6 +116,8 @@ class Backend:
             router.linger = 0
             router.sndhwm = router.rcvhwm = 10000
             router.router_mandatory = False
+            # A re-activated instance reconnects with the same identity: let it take over.
+            router.router_handover = True
             if cfg.curve_secret_key:
                 router.curve_server = True
                 router.curve_secretkey = cfg.curve_secret_key.encode()

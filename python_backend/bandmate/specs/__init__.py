@@ -107,6 +107,16 @@ class PluginSpec:
     def engine_latency(self, sample_rate: int, params: Mapping[str, float] | None = None) -> int:
         return int(self.mode(params)["engine_latency_at_48k"]) * self.rate_factor(sample_rate)
 
+    def fade(self, sample_rate: int, params: Mapping[str, float] | None = None) -> int:
+        """Crossfade length of the shell's fallback transitions: min(5 ms, hop)."""
+        return max(1, min(self.hop(sample_rate, params), round(0.005 * sample_rate)))
+
+    def plugin_latency(self, sample_rate: int, max_block: int, params: Mapping[str, float] | None = None) -> int:
+        """Latency the plugin reports: engine latency + K hops of headroom (BandmatePlugin.hpp)."""
+        hop = self.hop(sample_rate, params)
+        k = 1 + -(-(max(1, max_block) + self.fade(sample_rate, params)) // hop)
+        return self.engine_latency(sample_rate, params) + k * hop
+
     def param(self, pid: str) -> ParamSpec:
         for p in self.params:
             if p.id == pid:

@@ -1,0 +1,63 @@
+"""Shared fixtures: built plugins, an isolated backend runtime dir, helpers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD_BIN = ROOT / "build" / "bin"
+
+
+def plugin_path(name: str, fmt: str) -> Path:
+    """A built plugin: the build tree first, then the user's install dirs."""
+    for base in (BUILD_BIN, Path.home() / f".{fmt}"):
+        p = base / f"Bandmate{name}.{fmt}"
+        if p.exists():
+            return p
+    pytest.fail(f"Bandmate{name}.{fmt} is not built: run the build step in README.md first")
+
+
+def kill_backend(runtime: Path, sig: int = signal.SIGKILL) -> int | None:
+    """Kill the backend serving `runtime` (its pid is in backend.lock); returns the pid."""
+    lock = runtime / "backend.lock"
+    try:
+        pid = int(lock.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return None
+    for _ in range(200):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.01)
+    return pid
+
+
+@pytest.fixture(scope="session", autouse=True)
+def backend_env(tmp_path_factory):
+    """Every test session gets its own runtime dir; plugins spawn the backend there."""
+    runtime = tmp_path_factory.mktemp("runtime")
+    os.environ["BANDMATE_RUNTIME_DIR"] = str(runtime)
+    os.environ["BANDMATE_BACKEND_CMD"] = f"{sys.executable} -m bandmate backend"
+    os.environ.pop("BANDMATE_ENDPOINT", None)
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT / "python_backend"), str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    )
+    yield runtime
+    kill_backend(runtime, signal.SIGTERM)
+
+
+@pytest.fixture()
+def runtime_dir(backend_env) -> Path:
+    return backend_env
