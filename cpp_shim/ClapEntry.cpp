@@ -212,7 +212,7 @@ bool stateLoad(const clap_plugin_t* p, const clap_istream_t* stream)
     const uint8_t* payload = reinterpret_cast<const uint8_t*>(data.data()) + kStateHeader;
     const size_t size = data.size() - kStateHeader;
     if (header[0] != kStateMagic || header[1] != kStateVersion || header[2] != size ||
-        header[3] != crc32(payload, size) || payload[size - 1] != '\0' || payload[size - 2] != '\xfe')
+        header[3] != crc32(payload, size) || payload[size - 1] != 0 || payload[size - 2] != 0xFE)
         return false;
     struct Cursor {
         const uint8_t* data;
