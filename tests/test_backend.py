@@ -11,8 +11,6 @@ import time
 import numpy as np
 import pytest
 import zmq
-from scipy.signal import lfilter
-
 from bandmate.engines.reference import REFERENCE_FIR
 from bandmate.protocol import (
     HEADER_BYTES,
@@ -26,6 +24,7 @@ from bandmate.protocol import (
 )
 from bandmate.server import _check_tcp
 from bandmate.specs import load_spec
+from scipy.signal import lfilter
 
 SPEC = load_spec("reference")
 DEFAULTS = np.array([p.default for p in SPEC.params], np.float32)

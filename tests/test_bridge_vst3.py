@@ -13,10 +13,10 @@ import time
 import numpy as np
 import pedalboard
 import pytest
-from scipy.signal import lfilter
-
 from bandmate.engines.reference import REFERENCE_FIR
 from bandmate.specs import load_spec
+from scipy.signal import lfilter
+
 from tests.conftest import kill_backend, plugin_path
 
 BLOCKS = [1, 17, 64, 256, 512, 1000, 2027, 4096, 8192]
@@ -110,7 +110,7 @@ def test_sixteen_instances_keep_their_own_state():
     plugins = [load(gain_db=float(g), fir=bool(i % 2)) for i, g in enumerate(gains)]
     x = np.random.default_rng(4).standard_normal((2, 9600)).astype(np.float32) * 0.1
     outputs = [plugin(x, 48000, buffer_size=256) for plugin in plugins]
-    for i, (plugin, y) in enumerate(zip(plugins, outputs)):
+    for i, (plugin, y) in enumerate(zip(plugins, outputs, strict=True)):
         # pedalboard quantises the value it sets slightly; expect what the plugin holds
         assert plugin.gain_db == pytest.approx(gains[i], abs=0.05)
         np.testing.assert_allclose(y, expected(x, gain_db=plugin.gain_db, fir=bool(i % 2)), atol=1e-5)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from bandmate.engines.reference import REFERENCE_FIR
+from bandmate.specs import load_spec
 from scipy.signal import lfilter
 
 import plugin_host as ph
-from bandmate.engines.reference import REFERENCE_FIR
-from bandmate.specs import load_spec
 from tests.conftest import plugin_path
 
 SPEC = load_spec("reference")

@@ -74,7 +74,8 @@ def table_header(spec) -> str:
             choice_arrays.append(f"static const char* const kChoices_{pid}[] = {{{', '.join(map(c_str, p.choices))}}};")
             choices = f"kChoices_{pid}"
         rows.append(
-            f"    {{{c_str(p.id)}, {c_str(p.name)}, {c_str(p.unit)}, {float(p.min)!r}f, {float(p.max)!r}f, {float(p.default)!r}f, "
+            f"    {{{c_str(p.id)}, {c_str(p.name)}, {c_str(p.unit)}, "
+            f"{float(p.min)!r}f, {float(p.max)!r}f, {float(p.default)!r}f, "
             f"ParamType::{ptype}, {'true' if is_out else 'false'}, {wire}, {choices}}},"
         )
     mode_param = spec.extra.get("mode_param")

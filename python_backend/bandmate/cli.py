@@ -24,6 +24,11 @@ def _process(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "drums":  # the generator parses its own arguments
+        from bandmate.generators.drumnet import drums_main
+
+        return drums_main(argv[1:])
     parser = argparse.ArgumentParser(prog="bandmate", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -42,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_process)
 
+    sub.add_parser("drums", help="write drum MIDI that fits IN.wav|IN.mid (see `bandmate drums -h`)")
     args = parser.parse_args(argv)
     return args.func(args)
 

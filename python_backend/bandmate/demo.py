@@ -31,7 +31,7 @@ def render_song(out: Path, seconds: float = 20.0) -> Path:
     if not wav.exists():
         for need in (SONG, SOUNDFONT):
             if not need.exists():
-                raise SystemExit(f"missing {need}: run scripts/setup.sh (apt packages openttd-openmsx, fluid-soundfont-gm)")
+                raise SystemExit(f"missing {need}: run scripts/setup.sh (needs openttd-openmsx, fluid-soundfont-gm)")
         full = out / "input_full.wav"
         subprocess.run(
             ["fluidsynth", "-ni", "-q", "-g", "0.5", "-r", str(RATE), "-F", str(full), str(SOUNDFONT), str(SONG)],

@@ -8,11 +8,12 @@ Mono audio + step grid -> ``(n_bars, 16, N_FEATURES)`` float32, every value in [
     3  e_low        band energy < 200 Hz, dB relative to the bar's loudest band, +60 dB range
     4  e_mid        200 Hz - 2 kHz
     5  e_high       > 2 kHz
-    6..17 chroma    12 pitch classes (C..B), 65 Hz - 2.1 kHz, / step max
+    6..17 chroma    12 pitch classes (C..B), 65 Hz - 2.1 kHz, / step max (absolute floor)
     18 pos_sin      bar position, sin(2 pi k / 16)
     19 pos_cos      cos(2 pi k / 16)
 
-Everything is normalised per bar, so the features do not depend on the input gain.
+Everything is normalised per bar (band energies exactly, onsets nearly gain-independent);
+silent bars give zeros.
 The grid comes from the host transport (BPM + bar start) or, offline, from a given or
 estimated tempo (``estimate_tempo``). One bar costs ~1-2 ms.
 """
@@ -116,7 +117,8 @@ def step_features(audio: np.ndarray, step_times: np.ndarray) -> np.ndarray:
     onset = np.clip((onset - base) / np.maximum(onset.max(axis=1, keepdims=True) - base, _FLUX_FLOOR), 0.0, 1.0)
     db = 10 * np.log10(energy.reshape(-1, STEPS, 3) + 1e-6)
     db = np.clip((db - db.max(axis=(1, 2), keepdims=True)) / 60.0 + 1.0, 0.0, 1.0)
-    db *= (db.max(axis=(1, 2), keepdims=True) > 0) & (energy.reshape(-1, STEPS, 3).max(axis=(1, 2), keepdims=True) > 1e-3)
+    loud = energy.reshape(-1, STEPS, 3).max(axis=(1, 2), keepdims=True) > 1e-3  # silence gate
+    db *= (db.max(axis=(1, 2), keepdims=True) > 0) & loud
     chr_ = chr_ / np.maximum(chr_.max(axis=1, keepdims=True), 1e-3)
     chr_ = chr_.reshape(-1, STEPS, 12)
     k = np.arange(STEPS) * 2 * np.pi / STEPS

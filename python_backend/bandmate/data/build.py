@@ -32,10 +32,13 @@ class Progress:
     """Minimal progress bar on stderr."""
 
     def __init__(self, total: int, label: str):
-        self.total, self.label, self.n, self.t0 = max(total, 1), label, 0, time.time()
+        self.total, self.label, self.n, self.t0, self.shown = max(total, 1), label, 0, time.time(), 0.0
 
     def update(self, k: int = 1) -> None:
         self.n += k
+        if self.n < self.total and time.time() - self.shown < 0.5:
+            return
+        self.shown = time.time()
         frac = self.n / self.total
         bar = "#" * int(30 * frac)
         sys.stderr.write(f"\r{self.label:>10} [{bar:<30}] {self.n}/{self.total} {time.time() - self.t0:5.0f}s")
@@ -129,7 +132,8 @@ def _cache_key(song: sources.Song, soundfont: str) -> str:
 def build(out: Path, seed: int = 0, limit: int | None = None, jobs: int = 2) -> dict:
     missing = sources.missing_packages()
     if missing:
-        raise SystemExit(f"missing Debian packages: {' '.join(missing)}\n  install with: apt-get install {' '.join(missing)}")
+        pkgs = " ".join(missing)
+        raise SystemExit(f"missing Debian packages: {pkgs}\n  install them with: apt-get install {pkgs}")
     t0 = time.time()
     out.mkdir(parents=True, exist_ok=True)
     songs = collect_songs(seed, limit, jobs)

@@ -211,4 +211,5 @@ def timesig_event(tick: int, num: int = 4, den: int = 4) -> Event:
 def note_events(tick: int, dur: int, channel: int, pitch: int, velocity: int) -> list[Event]:
     """A note-on and its (always present) note-off."""
     ch = channel & 0x0F
-    return [(tick, bytes([0x90 | ch, pitch, max(1, min(127, velocity))])), (tick + max(1, dur), bytes([0x80 | ch, pitch, 0]))]
+    on = bytes([0x90 | ch, pitch, max(1, min(127, velocity))])
+    return [(tick, on), (tick + max(1, dur), bytes([0x80 | ch, pitch, 0]))]

@@ -2,43 +2,47 @@
 
 Design
 ------
-*Analysis* (every ``update`` = 256 samples at 48 kHz, scaled with the rate factor): a Hann
-window of ``n_fft`` = 2048 samples (43 ms) ending at the newest input sample, so the
-frequency resolution is that of a long window while nothing has to wait for it. Per bin:
+*Analysis* (every ``update`` = 256 samples at 48 kHz; everything scales with the rate factor):
+a Hann window of 4096 samples (85 ms) ending at the newest input sample, its power max-pooled
+(bins 2j-1, 2j, 2j+1) onto the 1025-bin grid of the 2048-point filter FFT, so a narrow peak
+keeps the prominence of the finer analysis. Per bin:
 
-1. power, stereo-linked (``stereo_link`` blends each channel's power with the channel mean),
-   optionally in the mid/side domain; a short one-pole smooths it over time (frequency-scaled);
-2. level in dB, lightly smoothed across frequency (box width proportional to frequency);
-3. spectral envelope: a robust two-pass moving average over +-1/3 octave on that dB
-   spectrum (second pass with the peaks clipped to the first envelope + 2 dB);
-4. prominence = level - envelope (+ tilt in dB/oct around 1 kHz), minus a threshold set by
-   ``selectivity``, through a quadratic soft knee, times a slope and ``|amount|``, capped at
-   ``depth_db`` and faded out outside ``low_hz``..``high_hz``: the target gain in dB
-   (cut for amount < 0, boost for amount > 0);
-5. the target is smoothed across frequency (two box passes, width proportional to frequency,
-   narrower with ``sharpness``) and over time with per-bin attack/release one-poles whose time
-   constants scale with 1/sqrt(frequency) (slower lows, faster highs), so it never zips.
+1. power, stereo-linked (``stereo_link`` blends each channel's power with the channel mean;
+   at 1.0 one detector/filter serves both channels), optionally in mid/side (M/S is applied to
+   the spectra: the FFT is linear); a one-pole smooths it over time (40 ms at 1 kHz);
+2. light smoothing across frequency (box ~ f / Q_det, none at the lowest bins; ``sharpness``);
+3. spectral envelope: a robust two-pass +-1/3-octave moving average in the power domain (second
+   pass with peaks clipped to the first envelope + 2 dB);
+4. prominence = 10 log10(power / envelope) + tilt (dB/oct around 1 kHz) - threshold
+   (``selectivity``: 0.5..7.5 dB), through a 4 dB quadratic soft knee, times 3 |amount|,
+   capped at ``depth_db``, faded out (half an octave) outside ``low_hz``..``high_hz``;
+5. cuts: widened by one bin (max) and box-smoothed across frequency (~ f / Q_gain, sharper with
+   ``sharpness``); emphasis: only a [1/4 1/2 1/4] smoothing so the floor beside a lifted
+   harmonic is not lifted too. Then per-bin attack/release one-poles whose time constants
+   scale with sqrt(1 kHz / f) (clipped 0.5..2x), so the curve neither zips nor flutters.
 
-*Application*: the smoothed gain curve becomes a **minimum-phase FIR** via the real cepstrum
-on the n_fft grid (fold the cepstrum, exponentiate). It is applied by overlap-save with the
-same FFT size, one hop at a time, so the filter itself adds no latency; its group delay is
-only that of an equivalent analog dynamic EQ notch. To avoid zipper noise each output hop is
-a crossfade between the previous and the new filter (two IFFTs), ramped over the update
-interval. The gain curve is smooth over >= 3 bins, so the min-phase response decays well
-inside n_fft - hop samples and the circular wrap of overlap-save is negligible.
+*Application*: the gain curve (dB) becomes a **minimum-phase FIR** through the real cepstrum
+on the 2048-point grid (fold, exponentiate), applied by overlap-save with the same FFT, one
+hop at a time: the filter adds no latency, only the group delay of an equivalent analog
+dynamic-EQ notch. The gain curve is smooth over >= 3 bins, so the min-phase response decays
+well inside 2048 - hop samples and overlap-save wrap-around is negligible. Each output hop
+crossfades between the previous and the new filter (one stacked IFFT), ramped over the update
+interval, so filter updates never step.
 
-*Latency*: "normal" (hop 256, engine latency 256 at 48 kHz) uses the 256 samples of latency
-as look-ahead: analysis sees 256 samples beyond the audio being filtered, so attacks land on
-time. "Low latency" (hop 64, engine latency 0) analyses at the same 256-sample rate and
-filters every 64-sample hop.
+*Latency*: "normal" (hop 256, engine latency 256 at 48 kHz) spends its 256 samples on look-ahead:
+the analysis sees 256 samples beyond the audio being filtered, so attacks land on time.
+"Low latency" (hop 64, engine latency 0) analyses at the same 256-sample rate and filters every
+64-sample hop.
 
-*Emphasis* (amount > 0) lifts the prominent (harmonic) peaks and applies an automatic
-make-up gain (energy-matched per channel, 100 ms smoothing) so broadband level stays put.
+*Emphasis* (amount > 0) lifts prominent (harmonic) peaks; the make-up gain integrates the
+measured wet/dry energy ratio (100 ms) so the broadband level stays put.
 
-Output = dry + mix * (wet - dry), times output gain; ``delta`` outputs ``dry - output``
-(crossfaded over one hop when toggled). ``mix`` = 0 gives the dry signal delayed by exactly
-``self.latency``. Meters ``gr_*``: the largest-magnitude gain change (dB) of the applied curve
-(channel mean) in 4 bands.
+Output = dry + mix * (wet - dry), times output gain (mix and gain ramped over each hop);
+``delta`` outputs ``dry - output`` (crossfaded over one hop when toggled). mix = 0 gives the
+dry input delayed by exactly ``self.latency``. ``mid_side`` switches crossfade the old-domain
+output into the new one. Meters ``gr_*``: the largest-magnitude gain (dB) of the applied curve
+(channel mean) in < 250 Hz, 250 Hz - 2 kHz, 2 - 6 kHz, > 6 kHz, refreshed every 4 updates.
+Benches read ``last_gain_db`` (the applied curve, (channels, 1025 * rate factor) dB).
 """
 
 from __future__ import annotations
@@ -59,11 +63,13 @@ METER_EDGES_HZ = (0.0, 250.0, 2000.0, 6000.0)
 # tuning constants (not user parameters)
 ENVELOPE_OCT = 1.0 / 3.0  # envelope half-width, octaves
 ENVELOPE_MIN_BINS = 6  # ... at least this many bins (at 48 kHz / n_fft 2048)
-ENVELOPE_CLIP_DB = 2.0  # second envelope pass: peaks clipped to envelope + this
+ENVELOPE_CLIP = 10 ** (2.0 / 10)  # second envelope pass: peaks clipped to envelope + 2 dB (power)
 KNEE_DB = 4.0
-SLOPE = 2.0  # dB of gain per dB of prominence above threshold at |amount| = 1
-DETECT_TAU_MS = 20.0  # power smoothing before detection (at 1 kHz)
+SLOPE = 3.0  # dB of gain per dB of prominence above threshold at |amount| = 1
+DETECT_TAU_MS = 40.0  # power smoothing before detection (at 1 kHz)
 MAKEUP_TAU_MS = 100.0
+EMPHASIS_THR_OFFSET_DB = 2.0  # emphasis reacts to smaller peaks than suppression
+ANALYSIS_MULT = 2
 
 
 class _Box:
@@ -78,9 +84,10 @@ class _Box:
         self.cs = np.zeros((channels, K + 1))
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        np.cumsum(x, axis=-1, out=self.cs[:, 1:])
-        out = np.take(self.cs, self.hi, axis=-1)
-        out -= np.take(self.cs, self.lo, axis=-1)
+        cs = self.cs[: x.shape[0]]
+        np.cumsum(x, axis=-1, out=cs[:, 1:])
+        out = np.take(cs, self.hi, axis=-1)
+        out -= np.take(cs, self.lo, axis=-1)
         out *= self.inv
         return out
 
@@ -106,7 +113,8 @@ class ResonanceEngine(Engine):
         self._k = np.arange(K, dtype=np.float64)
         self._fscale = np.clip(np.sqrt(1000.0 / f), 0.5, 2.0)  # time-constant scale per bin
         self._log2f = np.log2(f / 1000.0)
-        self._win = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N) / N)).astype(np.float64)
+        self.n_win = NA = ANALYSIS_MULT * N
+        self._win = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(NA) / NA)
         self._fold = np.zeros(K)
         self._fold[0] = 1.0
         self._fold[1 : N // 2] = 2.0
@@ -117,6 +125,7 @@ class ResonanceEngine(Engine):
         self._box_env = _Box(he, C)
         self._a_det = 1.0 - np.exp(-self.update / (fs * DETECT_TAU_MS * 1e-3 * self._fscale))
         self._a_makeup = 1.0 - math.exp(-self.update / (fs * MAKEUP_TAU_MS * 1e-3))
+        self._a_energy = 1.0 - math.exp(-self.hop / (fs * 0.05))
         edges = [int(np.searchsorted(self.freqs, e)) for e in METER_EDGES_HZ]
         self._meter_edges = np.array(edges, np.intp)
         # crossfade ramps, one row per hop of an update interval
@@ -126,17 +135,22 @@ class ResonanceEngine(Engine):
         self._lin = np.arange(1, self.hop + 1, dtype=np.float64) / self.hop
         self._cache: dict[str, tuple] = {}
         self._dil = np.zeros((C, K))
+        self._pool = np.zeros((C, K))
+        self._meter_count = 0
         self.reset()
 
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
         C, N, K = self.channels, self.n_fft, self.K
-        L = N + self.lookahead
+        L = max(N + self.lookahead, self.n_win)
+        self._fseg = slice(L - self.lookahead - N, L - self.lookahead)  # filter input (n_fft samples)
+        self._dseg = slice(L - self.lookahead - self.hop, L - self.lookahead)  # aligned dry hop
         self._buf = np.zeros((C, L))
-        self._buf_ms = np.zeros((C, L)) if C == 2 else self._buf
         self._ps = np.zeros((C, K))
         self._g = np.zeros((C, K))  # applied gain curve, dB
         self._makeup_db = np.zeros((C, 1))
+        self._energy = np.zeros((2, C, 1))  # smoothed (dry, wet) energy per channel, for the make-up gain
+        self._emphasis = False
         self._h_prev = None  # None == identity filter
         self._h_cur = None
         self._ms_prev = False
@@ -159,7 +173,7 @@ class ResonanceEngine(Engine):
         q_det = 12.0 + 48.0 * sharpness  # detection smoothing ~ 1/Q_det of frequency
         q_gain = 10.0 + 40.0 * sharpness
         rf = self.rate_factor
-        hd = np.maximum(np.round(self._k / (2.0 * q_det)), rf).astype(np.intp)
+        hd = np.round(self._k / (2.0 * q_det)).astype(np.intp)  # 0 at low bins: no smoothing
         hg = np.maximum(np.round(self._k / (2.0 * q_gain)), rf).astype(np.intp)
         return _Box(hd, self.channels), _Box(hg, self.channels)
 
@@ -193,19 +207,31 @@ class ResonanceEngine(Engine):
         self._h_prev, self._ms_prev = self._h_cur, self._ms_cur
         if ms != self._ms_cur:  # domain switch: start the new domain from the channel mean
             for st in (self._ps, self._g, self._makeup_db):
-                st[:] = st.mean(axis=0)
+                st[:] = (st[0] + st[1]) * 0.5
             self._ms_cur = ms
-        buf = self._buf_ms if ms else self._buf
-        X = sfft.rfft(buf[:, -self.n_fft :] * self._win, axis=-1)
+        X = sfft.rfft(self._buf[:, -self.n_win :] * self._win, axis=-1)
+        if ms:
+            X = self._to_ms(X)
         P = X.real * X.real
         P += X.imag * X.imag
-        link = float(params.get("stereo_link", 0.5))
-        if C == 2 and link > 0.0:
-            m = P.mean(axis=0)
-            m *= link
+        if ANALYSIS_MULT == 2:  # max-pool the 2x finer analysis onto the filter grid (bins 2j-1, 2j, 2j+1)
+            ev, od, pool = P[:, 0::2], P[:, 1::2], self._pool
+            np.maximum(ev[:, :-1], od, out=pool[:, :-1])
+            pool[:, -1] = ev[:, -1]
+            np.maximum(pool[:, 1:], od, out=pool[:, 1:])
+            P = pool
+        link = float(params.get("stereo_link", 1.0))
+        rows = C
+        if C == 2 and link >= 0.999:  # fully linked: one detector and one filter for both channels
+            rows = 1
+            P = P[:1] + P[1:]
+            P *= 0.5
+        elif C == 2 and link > 0.0:
+            m = P[0] + P[1]
+            m *= 0.5 * link
             P *= 1.0 - link
             P += m
-        ps = self._ps
+        ps = self._ps[:rows]
         ps += self._a_det * (P - ps)
 
         box_det, box_gain = self._derived("sharp", (float(params.get("sharpness", 0.5)),), self._build_sharp)
@@ -220,17 +246,20 @@ class ResonanceEngine(Engine):
         amount = float(params.get("amount", -0.7))
         depth = float(params.get("depth_db", 12.0))
 
-        g = self._g
+        g = self._g[:rows]
         if amount != 0.0 and depth > 0.0:
-            lev = np.log10(ps + self._floor)
-            lev *= 10.0
-            lev = box_det(lev)
+            lev = box_det(ps)
+            lev += self._floor
             env = self._box_env(lev)
-            env += ENVELOPE_CLIP_DB
+            env *= ENVELOPE_CLIP
             np.minimum(env, lev, out=env)
             env = self._box_env(env)
-            x = lev - env
+            np.divide(lev, env, out=lev)
+            x = np.log10(lev, out=lev)
+            x *= 10.0
             x -= thr
+            if amount > 0.0:
+                x += EMPHASIS_THR_OFFSET_DB
             # quadratic soft knee: 0 below -W/2, x above +W/2
             y = np.clip(x + 0.5 * KNEE_DB, 0.0, KNEE_DB)
             y *= y
@@ -242,54 +271,74 @@ class ResonanceEngine(Engine):
             np.minimum(y, depth, out=y)
             y *= band
             # widen by one bin (max) before smoothing, so a narrow peak keeps its depth
-            d = self._dil
-            np.maximum(y[:, :-2], y[:, 2:], out=d[:, 1:-1])
-            np.maximum(d, y, out=d)
-            target = box_gain(d)
+            if amount < 0.0:
+                d = self._dil[:rows]
+                np.maximum(y[:, :-2], y[:, 2:], out=d[:, 1:-1])
+                np.maximum(d, y, out=d)
+                target = box_gain(d)
+            else:  # emphasis: no widening, so the floor beside a lifted peak is not lifted too
+                target = y * 0.5  # light [1/4, 1/2, 1/4] smoothing keeps the filter short
+                target[:, 1:] += 0.25 * y[:, :-1]
+                target[:, :-1] += 0.25 * y[:, 1:]
             if amount < 0.0:
                 target *= -1.0
         else:
             target = np.zeros_like(g)
-        # attack when moving away from 0 dB, release when returning
-        coef = np.where(np.abs(target) > np.abs(g), a_att, a_rel)
+        # attack when moving away from 0 dB (down for cuts, up for boosts), release when returning
+        coef = np.where(target < g if amount <= 0.0 else target > g, a_att, a_rel)
         target -= g
         target *= coef
         g += target
 
-        if amount > 0.0:  # emphasis: energy-matched make-up gain per channel
-            p_in = ps.sum(axis=-1, keepdims=True) + self._floor
-            p_out = (ps * np.exp(g * (2.0 * _LN10_20))).sum(axis=-1, keepdims=True) + self._floor
-            mk = 10.0 * np.log10(p_in / p_out)
+        makeup = self._makeup_db[:rows]
+        self._emphasis = amount > 0.0
+        if self._emphasis:  # emphasis: integrate the measured wet/dry energy ratio into the make-up gain
+            e = self._energy if rows == C else self._energy.sum(axis=1, keepdims=True)
+            makeup += self._a_makeup * 10.0 * np.log10((e[0] + 1e-12) / (e[1] + 1e-12))
+            np.clip(makeup, -24.0, 0.0, out=makeup)
         else:
-            mk = 0.0
-        self._makeup_db += self._a_makeup * (mk - self._makeup_db)
+            makeup -= self._a_makeup * makeup
+        if rows < C:  # keep the second channel's state in step, for a later switch to unlinked
+            self._ps[1] = ps[0]
+            self._g[1] = g[0]
+            self._makeup_db[1] = makeup[0]
 
-        if np.abs(g).max() < 1e-4 and np.abs(self._makeup_db).max() < 1e-4:
+        if np.abs(g).max() < 1e-4 and np.abs(makeup).max() < 1e-4:
             self._h_cur = None
         else:
-            self._h_cur = self._minphase(g, self._makeup_db)
+            self._h_cur = self._minphase(g, makeup)  # (rows, K), broadcast over channels
 
-        gm = g.mean(axis=0) if C > 1 else g[0]
+        self._meter_count += 1
+        if self._meter_count % 4 != 1:  # meters at ~1/4 of the analysis rate
+            return
+        gm = (g[0] + g[1]) * 0.5 if rows > 1 else g[0]
         mn = np.minimum.reduceat(gm, self._meter_edges)
         mx = np.maximum.reduceat(gm, self._meter_edges)
         vals = np.where(-mn > mx, mn, mx)
         self._meters = {k: float(v) for k, v in zip(METER_IDS, vals, strict=True)}
 
     # -------------------------------------------------------------- filtering
-    def _to_lr(self, y: np.ndarray) -> np.ndarray:
-        return np.stack([(y[0] + y[1]) * _SQRT_HALF, (y[0] - y[1]) * _SQRT_HALF])
+    @staticmethod
+    def _to_ms(y: np.ndarray) -> np.ndarray:
+        """(L, R) <-> (M, S), orthonormal, so the same function converts both ways."""
+        out = np.empty_like(y)
+        np.add(y[0], y[1], out=out[0])
+        np.subtract(y[0], y[1], out=out[1])
+        out *= _SQRT_HALF
+        return out
 
     def _wet(self, ramp: np.ndarray, dry: np.ndarray) -> np.ndarray:
         N, hop = self.n_fft, self.hop
         hp, hc = self._h_prev, self._h_cur
         if hp is None and hc is None:
             return dry
+        Xf = sfft.rfft(self._buf[:, self._fseg], axis=-1)
         if self._ms_prev == self._ms_cur:
-            buf = self._buf_ms if self._ms_cur else self._buf
-            Xf = sfft.rfft(buf[:, :N], axis=-1)
+            if self._ms_cur:
+                Xf = self._to_ms(Xf)
             if hp is hc:
                 y = sfft.irfft(Xf * hc, n=N, axis=-1)[..., N - hop :]
-                return self._to_lr(y) if self._ms_cur else y
+                return self._to_ms(y) if self._ms_cur else y
             Y = np.empty((2,) + Xf.shape, Xf.dtype)
             if hp is None:
                 Y[0] = Xf
@@ -302,16 +351,15 @@ class ResonanceEngine(Engine):
             y = sfft.irfft(Y, n=N, axis=-1)[..., N - hop :]
             ya, yb = y[0], y[1]
             if self._ms_cur:
-                ya, yb = self._to_lr(ya), self._to_lr(yb)
-        else:
+                ya, yb = self._to_ms(ya), self._to_ms(yb)
+        else:  # mid/side switch: crossfade the old-domain output into the new-domain one
             outs = []
             for h, ms in ((hp, self._ms_prev), (hc, self._ms_cur)):
-                buf = self._buf_ms if ms else self._buf
                 if h is None:
-                    y = buf[:, N - hop : N]
-                else:
-                    y = sfft.irfft(sfft.rfft(buf[:, :N], axis=-1) * h, n=N, axis=-1)[..., N - hop :]
-                outs.append(self._to_lr(y) if ms else y)
+                    outs.append(dry)
+                    continue
+                y = sfft.irfft((self._to_ms(Xf) if ms else Xf) * h, n=N, axis=-1)[..., N - hop :]
+                outs.append(self._to_ms(y) if ms else y)
             ya, yb = outs
         yb = yb - ya
         yb *= ramp
@@ -321,23 +369,21 @@ class ResonanceEngine(Engine):
     # ---------------------------------------------------------------- process
     def process(self, audio: np.ndarray, params: Mapping[str, float]) -> tuple[np.ndarray, dict[str, float]]:
         x = np.asarray(audio, dtype=np.float64)
-        hop, N = self.hop, self.n_fft
+        hop = self.hop
         b = self._buf
         b[:, :-hop] = b[:, hop:]
         b[:, -hop:] = x
-        if self.channels == 2:
-            bm = self._buf_ms
-            bm[:, :-hop] = bm[:, hop:]
-            np.add(x[0], x[1], out=bm[0, -hop:])
-            np.subtract(x[0], x[1], out=bm[1, -hop:])
-            bm[:, -hop:] *= _SQRT_HALF
         if self._phase == 0:
             self._update(params)
         ramp = self._ramps[self._phase]
         self._phase = (self._phase + 1) % self.hops_per_update
 
-        dry = b[:, N - hop : N]
+        dry = b[:, self._dseg]
         wet = self._wet(ramp, dry)
+        if self._emphasis:
+            en = self._energy
+            en[0] += self._a_energy * (np.sum(dry * dry, axis=-1, keepdims=True) - en[0])
+            en[1] += self._a_energy * (np.sum(wet * wet, axis=-1, keepdims=True) - en[1])
 
         mix = min(max(float(params.get("mix", 1.0)), 0.0), 1.0)
         gain = 10.0 ** (float(params.get("output_gain_db", 0.0)) / 20.0)

@@ -1,0 +1,1 @@
+"""Generators that write MIDI from audio (runtime: onnxruntime only)."""
