@@ -161,3 +161,14 @@ def test_backend_killed_mid_render_falls_back_then_recovers(runtime_dir):
     else:
         pytest.fail("processing did not resume after the plugin restarted the backend")
     assert kill_backend(runtime_dir, 0) is not None  # a new backend process is serving
+
+
+def test_vst3_parameter_names_unique_readable_with_spec_defaults():
+    from plugin_host.clap import python_name
+
+    plugin = pedalboard.load_plugin(str(plugin_path("Reference", "vst3")))
+    names = [python_name(f"{p.name} {p.unit}".strip()) for p in load_spec("reference").params]
+    assert len(set(names)) == len(names)
+    for spec_param, name in zip(load_spec("reference").params, names, strict=True):
+        assert name in plugin.parameters, name
+        assert float(getattr(plugin, name)) == pytest.approx(spec_param.default, abs=1e-3), name
