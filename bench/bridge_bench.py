@@ -127,7 +127,7 @@ def main() -> int:
                 backend.send_signal(signal.SIGCONT)
                 backend.kill()
     print("\nrun() cost, paced at 48 kHz / 512 frames (fraction of the block's duration):\n")
-    print("| backend | p50 | p99 | max | overruns | late blocks / blocks |")
+    print("| backend | p50 | p99 | max | overruns | late hops / host blocks |")
     print("|---|---|---|---|---|---|")
     for case, r in cost.items():
         print(f"| {case} | {r['p50']:.4f} | {r['p99']:.4f} | {r['max']:.4f} | {r['overruns']} | "

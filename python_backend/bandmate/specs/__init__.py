@@ -11,6 +11,7 @@ Parameter *order* is the host-facing index (VST3/CLAP param id): it is frozen in
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -157,6 +158,7 @@ def host_order(spec: PluginSpec) -> list[str]:
     return locked + [p.id for p in spec.params + spec.outputs if p.id not in locked]
 
 
+@functools.lru_cache(maxsize=1)
 def id_lock() -> dict[str, list[str]]:
     return json.loads(resources.files(__package__).joinpath("ids.lock.json").read_text())
 
@@ -179,6 +181,7 @@ def parse_spec(data: Mapping) -> PluginSpec:
     return spec
 
 
+@functools.lru_cache(maxsize=None)
 def load_spec(name: str) -> PluginSpec:
     """Load by engine name (``reference``) or plugin name (``Reference``/``BandmateReference``)."""
     key = name.removeprefix("Bandmate").lower()
@@ -188,8 +191,14 @@ def load_spec(name: str) -> PluginSpec:
     raise KeyError(f"unknown Bandmate plugin {name!r}")
 
 
-def all_specs() -> list[PluginSpec]:
+@functools.lru_cache(maxsize=1)
+def _all_specs() -> tuple[PluginSpec, ...]:
     files = sorted(
         f for f in resources.files(__package__).iterdir() if f.name.endswith(".json") and not f.name.startswith("ids.")
     )
-    return [parse_spec(json.loads(f.read_text())) for f in files]
+    return tuple(parse_spec(json.loads(f.read_text())) for f in files)
+
+
+def all_specs() -> list[PluginSpec]:
+    """Every plugin's spec (parsed once per process: the backend looks them up per message)."""
+    return list(_all_specs())
