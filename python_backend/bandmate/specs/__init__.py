@@ -181,7 +181,7 @@ def parse_spec(data: Mapping) -> PluginSpec:
     return spec
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_spec(name: str) -> PluginSpec:
     """Load by engine name (``reference``) or plugin name (``Reference``/``BandmateReference``)."""
     key = name.removeprefix("Bandmate").lower()
