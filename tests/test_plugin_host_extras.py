@@ -62,7 +62,12 @@ def test_gain_same_api_both_formats(any_plugin):
 def test_state_round_trip_both_formats(any_plugin):
     p = any_plugin
     if p.format == "clap" and not p.has_extension("state"):
-        pytest.skip("DPF 1.6 CLAP without DISTRHO_PLUGIN_WANT_STATE has no clap.state")
+        # DPF 1.6 CLAP without DISTRHO_PLUGIN_WANT_STATE offers no clap.state (why our generated
+        # plugins set it): only the bare DPF build may lack it, and the host reports it clearly.
+        assert "dpf" in str(p.path).lower()
+        with pytest.raises((RuntimeError, NotImplementedError)):
+            p.save_state()
+        return
     p.set_param("Gain", 0.25)
     p.activate(SR, max_block=64)
     p.process(np.zeros((2, 64), np.float32), block_size=64)  # VST3: a processor sees edits only via process
