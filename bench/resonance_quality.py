@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import struct
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,7 @@ from scipy.io import wavfile
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python_backend"))
 
+from bandmate.data.midi import MidiFile, write_midi  # noqa: E402
 from bandmate.engines.base import EngineConfig  # noqa: E402
 from bandmate.engines.resonance import ResonanceEngine  # noqa: E402
 
@@ -55,17 +55,8 @@ def pink_noise(n: int, rng: np.random.Generator, channels: int = 2) -> np.ndarra
     return x / np.sqrt(np.mean(x**2)) * 0.1  # -20 dBFS RMS
 
 
-def _vlq(n: int) -> bytes:
-    out = [n & 0x7F]
-    n >>= 7
-    while n:
-        out.append(0x80 | (n & 0x7F))
-        n >>= 7
-    return bytes(reversed(out))
-
-
-def write_midi(path: str, seconds: float, rng: np.random.Generator) -> None:
-    """Tiny SMF (format 0) writer: I-vi-IV-V in C at 120 bpm with five GM parts."""
+def write_song(path: str, seconds: float, rng: np.random.Generator) -> None:
+    """A MIDI file (format 0): I-vi-IV-V in C at 120 bpm with five GM parts."""
     tpq = 480
     beat = 0.5  # s at 120 bpm
     bars = int(np.ceil(seconds / (4 * beat)))
@@ -100,16 +91,7 @@ def write_midi(path: str, seconds: float, rng: np.random.Generator) -> None:
             note(9, 36, t + i, 0.5, 100)
         for i in (1, 3):
             note(9, 38, t + i, 0.5, 90)
-    ev.sort(key=lambda e: e[0])
-    data = b""
-    last = 0
-    for tick, msg in ev:
-        data += _vlq(tick - last) + msg
-        last = tick
-    data += _vlq(0) + bytes([0xFF, 0x2F, 0x00])
-    with open(path, "wb") as f:
-        f.write(b"MThd" + struct.pack(">IHHH", 6, 0, 1, tpq))
-        f.write(b"MTrk" + struct.pack(">I", len(data)) + data)
+    write_midi(MidiFile(tpq, [ev]), path)
 
 
 def synth_music(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -132,7 +114,7 @@ def music(seconds: float, rng: np.random.Generator) -> tuple[np.ndarray, str]:
     if shutil.which("fluidsynth") and sf2:
         with tempfile.TemporaryDirectory() as d:
             mid, wav = os.path.join(d, "m.mid"), os.path.join(d, "m.wav")
-            write_midi(mid, seconds, rng)
+            write_song(mid, seconds, rng)
             subprocess.run(
                 ["fluidsynth", "-ni", "-g", "0.6", "-r", str(FS), "-F", wav, sf2, mid],
                 check=True, capture_output=True,
