@@ -9,18 +9,17 @@ import time
 from pathlib import Path
 
 import pytest
+from bandmate.paths import find_plugin
 
 ROOT = Path(__file__).resolve().parents[1]
-BUILD_BIN = ROOT / "build" / "bin"
 
 
 def plugin_path(name: str, fmt: str) -> Path:
     """A built plugin: the build tree first, then the user's install dirs."""
-    for base in (BUILD_BIN, Path.home() / f".{fmt}"):
-        p = base / f"Bandmate{name}.{fmt}"
-        if p.exists():
-            return p
-    pytest.fail(f"Bandmate{name}.{fmt} is not built: run the build step in README.md first")
+    try:
+        return find_plugin(name, fmt, prefer_build=True)
+    except FileNotFoundError as e:
+        pytest.fail(str(e))
 
 
 def kill_backend(runtime: Path, sig: int = signal.SIGKILL) -> int | None:

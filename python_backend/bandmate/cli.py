@@ -16,10 +16,12 @@ def _backend(args: argparse.Namespace) -> int:
 
 
 def _process(args: argparse.Namespace) -> int:
+    from bandmate.paths import find_plugin
     from plugin_host.render import render_file
 
     params = dict(kv.split("=", 1) for kv in args.params)
-    render_file(args.plugin, args.input, args.output, params, block_size=args.block_size, progress=not args.quiet)
+    plugin = find_plugin(args.plugin, "clap" if args.plugin.endswith(".clap") else "vst3")
+    render_file(plugin, args.input, args.output, params, block_size=args.block_size, progress=not args.quiet)
     return 0
 
 

@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from bandmate.paths import find_plugin
+
 SONG = Path("/usr/share/games/openttd/baseset/openmsx/boogi_marabi_redfarn.mid")
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 RATE = 48000
@@ -51,17 +53,10 @@ def start_backend() -> None:
     time.sleep(1.0)
 
 
-def plugin_file(name: str) -> str:
-    for base in (Path.home() / ".vst3", Path(__file__).resolve().parents[2] / "build" / "bin"):
-        if (base / f"{name}.vst3").exists():
-            return str(base / f"{name}.vst3")
-    raise SystemExit(f"{name}.vst3 is not installed: run scripts/setup.sh")
-
-
 def process(name: str, wav: Path, out: Path, **params) -> Path:
     import pedalboard
 
-    plugin = pedalboard.load_plugin(plugin_file(name))
+    plugin = pedalboard.load_plugin(str(find_plugin(name)))
     plugin.deterministic = True  # offline render: wait for the backend, exact output
     for key, value in params.items():
         setattr(plugin, key, value)

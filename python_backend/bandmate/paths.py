@@ -32,3 +32,22 @@ def capture_dir() -> Path:
     path = Path(music) / "Bandmate"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def find_plugin(name: str, fmt: str = "vst3", prefer_build: bool = False) -> Path:
+    """A plugin file from a name (``BandmateReference``, ``Reference``) or a path.
+
+    Looks in ``~/.vst3`` / ``~/.clap`` (where scripts/setup.sh installs) and in the source
+    tree's ``build/bin``; ``prefer_build`` searches the build tree first (tests).
+    """
+    path = Path(name)
+    if path.suffix in (".vst3", ".clap"):
+        if path.exists():
+            return path
+        raise FileNotFoundError(f"no plugin at {path}")
+    stem = name if name.startswith("Bandmate") else f"Bandmate{name}"
+    dirs = [Path.home() / f".{fmt}", Path(__file__).resolve().parents[2] / "build" / "bin"]
+    for base in reversed(dirs) if prefer_build else dirs:
+        if (base / f"{stem}.{fmt}").exists():
+            return base / f"{stem}.{fmt}"
+    raise FileNotFoundError(f"{stem}.{fmt} is not installed: run scripts/setup.sh")
