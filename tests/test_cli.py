@@ -7,9 +7,8 @@ import sys
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import lfilter
-
 from bandmate.engines.reference import REFERENCE_FIR
+from scipy.signal import lfilter
 
 
 def test_process_by_plugin_name(tmp_path):

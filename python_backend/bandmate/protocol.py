@@ -75,20 +75,26 @@ class Message:
     audio: np.ndarray  # float32 (channels, frames)
 
 
+def _unpack_header(frame: bytes | memoryview, errors: str) -> tuple[int, int, Header]:
+    """(magic, version, header) of a frame at least HEADER_BYTES long."""
+    magic, version, mtype, seq, epoch, rate, ch, frames, nv, status, engine = HEADER.unpack_from(frame)
+    name = engine.rstrip(b"\0").decode("ascii", errors)
+    return magic, version, Header(mtype, seq, epoch, rate, ch, frames, nv, status, name)
+
+
 def decode(frame: bytes | memoryview) -> Message:
     size = len(frame)
     if size > MAX_MESSAGE_BYTES:
         raise ProtocolError(ErrorCode.OVERSIZED, f"message of {size} bytes exceeds {MAX_MESSAGE_BYTES}")
     if size < HEADER_BYTES:
         raise ProtocolError(ErrorCode.MALFORMED, f"message of {size} bytes is shorter than the header")
-    magic, version, mtype, seq, epoch, rate, channels, frames, n_values, status, engine = HEADER.unpack_from(frame)
-    if magic != MAGIC:
-        raise ProtocolError(ErrorCode.MALFORMED, f"bad magic 0x{magic:08x}")
     try:
-        engine_name = engine.rstrip(b"\0").decode("ascii")
+        magic, version, header = _unpack_header(frame, "strict")
     except UnicodeDecodeError:
         raise ProtocolError(ErrorCode.MALFORMED, "engine name is not ASCII") from None
-    header = Header(mtype, seq, epoch, rate, channels, frames, n_values, status, engine_name)
+    if magic != MAGIC:
+        raise ProtocolError(ErrorCode.MALFORMED, f"bad magic 0x{magic:08x}")
+    mtype, channels, frames, n_values = header.type, header.channels, header.frames, header.n_values
     if version != VERSION:
         raise ProtocolError(ErrorCode.BAD_VERSION, f"protocol version {version}, backend speaks {VERSION}", header)
     if mtype not in (MsgType.PROCESS, MsgType.PING):
@@ -140,9 +146,9 @@ def encode_request(
 
 def decode_reply(frame: bytes) -> tuple[Header, np.ndarray, np.ndarray | str]:
     """Client side: (header, output values, audio) or (header, empty, error text)."""
-    magic, version, mtype, seq, epoch, rate, ch, frames, nv, status, engine = HEADER.unpack_from(frame)
-    h = Header(mtype, seq, epoch, rate, ch, frames, nv, status, engine.rstrip(b"\0").decode("ascii", "replace"))
-    if mtype == MsgType.ERROR:
+    _, _, h = _unpack_header(frame, "replace")
+    ch, frames, nv = h.channels, h.frames, h.n_values
+    if h.type == MsgType.ERROR:
         return h, np.zeros(0, np.float32), bytes(frame[HEADER_BYTES:]).decode("utf-8", "replace")
     payload = np.frombuffer(frame, dtype="<f4", offset=HEADER_BYTES)
     return h, payload[:nv], payload[nv:].reshape(ch, frames) if ch else np.zeros((0, 0), np.float32)
