@@ -131,6 +131,11 @@ void BandmatePlugin::activate()
     dry_.assign(size_t(channels_) * drySize, 0.0f);
     dryMask_ = drySize - 1;
     outValues_.assign(decl_.wireOutputs, 0.0f);
+    curMidi_.fill(0.0f);
+    nextMidi_.fill(0.0f);
+    midiCursor_ = 0;
+    hopTransport_.fill(0.0f);
+    std::memset(sounding_, 0, sizeof(sounding_));
     sentOk_.assign(nextPow2(headroomHops_ + 8), 0);
 
     t_ = 0;
@@ -154,8 +159,8 @@ void BandmatePlugin::activate()
     cfg.sampleRate = static_cast<uint32_t>(std::lround(sr));
     cfg.channels = static_cast<uint16_t>(channels_);
     cfg.hop = static_cast<uint16_t>(hop_);
-    cfg.nParams = decl_.wireInputs;
-    cfg.nOutputs = decl_.wireOutputs;
+    cfg.nParams = decl_.wireInputs + (decl_.generator ? kTransportValues : 0);
+    cfg.nOutputs = decl_.wireOutputs + (decl_.generator ? kMidiBlockFloats : 0);
     cfg.ringSlots = static_cast<uint32_t>(nextPow2(2 * headroomHops_ + 8));
     link_.reset(new BackendLink(cfg));
 }
@@ -167,11 +172,13 @@ void BandmatePlugin::deactivate() { link_.reset(); }
 
 void BandmatePlugin::run(const float** inputs, float** outputs, uint32_t frames)
 {
+    if (decl_.generator)
+        readTransport(frames);
     uint32_t pos = 0;
     while (pos < frames) {
         const uint32_t off = static_cast<uint32_t>(t_ % hop_);
         if (off == 0)
-            startHop();
+            startHop(pos);
         if (off == hop_ - fade_)
             decideNextHop();
         // Segment ends at the next hop start or decision point, whichever comes first.
@@ -180,6 +187,8 @@ void BandmatePlugin::run(const float** inputs, float** outputs, uint32_t frames)
             end = hop_ - fade_;
         const uint32_t n = std::min(frames - pos, end - off);
         render(inputs, outputs, pos, n);
+        if (decl_.generator)
+            emitMidi(pos, off, n);
         pos += n;
         t_ += n;
         if (t_ % hop_ == 0)
@@ -204,7 +213,6 @@ void BandmatePlugin::render(const float** inputs, float** outputs, uint32_t pos,
         }
     }
     // Inputs are fully read above, so in-place hosts (inputs == outputs) are fine.
-    const bool generator = decl_.generator;
     for (uint32_t c = 0; c < channels_; ++c) {
         const float* wet = curWet_.data() + size_t(c) * hop_ + off;
         const float* dry = dry_.data() + size_t(c) * drySize;
@@ -217,7 +225,7 @@ void BandmatePlugin::render(const float** inputs, float** outputs, uint32_t pos,
                 if (--ramp == 0)
                     g = std::round(g);  // land exactly on 0 or 1
             }
-            const float d = generator ? 0.0f : dry[(t_ + i - latency_) & dryMask_];
+            const float d = dry[(t_ + i - latency_) & dryMask_];
             out[i] = g == 1.0f ? wet[i] : (g == 0.0f ? d : g * wet[i] + (1.0f - g) * d);
         }
         if (c + 1 == channels_) {
@@ -227,11 +235,23 @@ void BandmatePlugin::render(const float** inputs, float** outputs, uint32_t pos,
     }
 }
 
-void BandmatePlugin::startHop()
+void BandmatePlugin::startHop(uint32_t pos)
 {
     std::swap(curWet_, nextWet_);  // O(1): swaps the vectors' buffers, no allocation
     const bool wasWet = curIsWet_;
     curIsWet_ = nextIsWet_;
+    if (decl_.generator) {
+        curMidi_ = nextMidi_;  // fixed-size copy
+        midiCursor_ = 0;
+        if (!curIsWet_)
+            allNotesOff(pos);  // the backend's note-offs for this hop are lost: end every note now
+        // The transport at this input hop's first sample goes with the hop's request.
+        const double beat = blockBeat_ + double(pos) * tempo_ / (60.0 * getSampleRate());
+        const double bar = std::floor(beat / beatsPerBar_ + 1e-9);
+        hopTransport_ = {blockPlaying_ ? 1.0f : 0.0f, static_cast<float>(bar),
+                         static_cast<float>(beat - bar * beatsPerBar_), static_cast<float>(tempo_),
+                         static_cast<float>(beatsPerBar_)};
+    }
     if (curIsWet_ && !wasWet) {  // fade the processed signal back in over F samples
         rampLeft_ = fade_;
         gainStep_ = (1.0f - gain_) / static_cast<float>(fade_);
@@ -285,6 +305,8 @@ void BandmatePlugin::decideNextHop()
                 }
                 if (finite) {
                     std::memcpy(outValues_.data(), reply.values(), sizeof(float) * decl_.wireOutputs);
+                    if (decl_.generator)
+                        std::memcpy(nextMidi_.data(), reply.values() + decl_.wireOutputs, sizeof(nextMidi_));
                     wet = true;
                 }
             }
@@ -296,6 +318,8 @@ void BandmatePlugin::decideNextHop()
             ++lateBlocks_;
     }
     nextIsWet_ = wet;
+    if (!wet)
+        nextMidi_[0] = 0.0f;  // no events; startHop ends the sounding notes
     if (curIsWet_ && !wet) {  // fade the processed signal out before the gap
         rampLeft_ = fade_;
         gainStep_ = -gain_ / static_cast<float>(fade_);
@@ -317,9 +341,84 @@ void BandmatePlugin::sendInputHop(uint64_t seq)
         if (!d.output)
             values[d.wireIndex] = values_[i].load(std::memory_order_relaxed);
     }
+    if (decl_.generator)
+        std::memcpy(values + decl_.wireInputs, hopTransport_.data(), sizeof(hopTransport_));
     std::memcpy(slot.channel(0), inHop_.data(), sizeof(float) * channels_ * hop_);
     link_->commitRequest();
     sent = 1;
+}
+
+// ---------------------------------------------------------------------------------------
+// generators: host transport in, MIDI out
+
+void BandmatePlugin::readTransport(uint32_t)
+{
+#if DISTRHO_PLUGIN_WANT_TIMEPOS
+    const TimePosition& tp = getTimePosition();
+    const auto& bbt = tp.bbt;
+    blockPlaying_ = tp.playing && bbt.valid && bbt.beatsPerMinute > 0.0 && bbt.beatsPerBar > 0.0f;
+    if (blockPlaying_) {
+        tempo_ = bbt.beatsPerMinute;
+        beatsPerBar_ = bbt.beatsPerBar;
+        blockBeat_ = (bbt.bar - 1) * beatsPerBar_ + (bbt.beat - 1) + bbt.tick / bbt.ticksPerBeat;
+    }
+#else
+    blockPlaying_ = false;
+#endif
+}
+
+void BandmatePlugin::emitMidi(uint32_t pos, uint32_t off, uint32_t n)
+{
+#if DISTRHO_PLUGIN_WANT_MIDI_OUTPUT
+    const uint32_t count = std::min<uint32_t>(kMidiSlots, static_cast<uint32_t>(std::max(0.0f, curMidi_[0])));
+    for (; midiCursor_ < count; ++midiCursor_) {
+        const float* e = curMidi_.data() + 1 + size_t(midiCursor_) * kMidiEventFloats;
+        const uint32_t at = static_cast<uint32_t>(std::max(0.0f, e[0]));
+        if (at >= off + n)
+            break;  // events are sorted by offset: the rest belong to later segments
+        const uint8_t status = static_cast<uint8_t>(e[1]);
+        const uint8_t d1 = static_cast<uint8_t>(e[2]) & 0x7F, d2 = static_cast<uint8_t>(e[3]) & 0x7F;
+        const uint8_t kind = status & 0xF0, ch = status & 0x0F;
+        if (kind != 0x80 && kind != 0x90)
+            continue;  // generators send notes only
+        const bool on = kind == 0x90 && d2 > 0;
+        if (!on && !sounding_[ch][d1])
+            continue;  // never a note-off without its note-on
+        MidiEvent ev;
+        ev.frame = pos + (at > off ? at - off : 0);
+        ev.size = 3;
+        ev.data[0] = status;
+        ev.data[1] = d1;
+        ev.data[2] = d2;
+        ev.dataExt = nullptr;
+        if (writeMidiEvent(ev))
+            sounding_[ch][d1] = on ? 1 : 0;
+    }
+#else
+    (void)pos; (void)off; (void)n;
+#endif
+}
+
+void BandmatePlugin::allNotesOff(uint32_t frame)
+{
+#if DISTRHO_PLUGIN_WANT_MIDI_OUTPUT
+    for (uint8_t ch = 0; ch < 16; ++ch)
+        for (uint8_t note = 0; note < 128; ++note) {
+            if (!sounding_[ch][note])
+                continue;
+            MidiEvent ev;
+            ev.frame = frame;
+            ev.size = 3;
+            ev.data[0] = static_cast<uint8_t>(0x80 | ch);
+            ev.data[1] = note;
+            ev.data[2] = 0;
+            ev.dataExt = nullptr;
+            if (writeMidiEvent(ev))
+                sounding_[ch][note] = 0;
+        }
+#else
+    (void)frame;
+#endif
 }
 
 END_NAMESPACE_DISTRHO

@@ -11,6 +11,7 @@
 // headroom that in realtime a reply has at least one host callback to come back.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <memory>
 #include <vector>
@@ -45,7 +46,10 @@ protected:
     void run(const float** inputs, float** outputs, uint32_t frames) override;
 
 private:
-    void startHop();           // at t % H == 0
+    void startHop(uint32_t pos);  // at t % H == 0; pos: frame in the host block
+    void readTransport(uint32_t frames);
+    void emitMidi(uint32_t pos, uint32_t off, uint32_t n);
+    void allNotesOff(uint32_t frame);
     void decideNextHop();      // at t % H == H - F
     void sendInputHop(uint64_t seq);
     void render(const float** inputs, float** outputs, uint32_t pos, uint32_t n);
@@ -71,6 +75,16 @@ private:
     uint32_t rampLeft_ = 0;
     uint32_t gaveUpGeneration_ = ~0u;
     uint64_t lateBlocks_ = 0;
+
+    // Generators only (fixed size: nothing to allocate). The reply's MIDI block for the
+    // hop being played / the next hop; the transport at this block's start and at the
+    // current input hop's start; which notes are sounding (to end them on a fallback).
+    std::array<float, bandmate::kMidiBlockFloats> curMidi_{}, nextMidi_{};
+    uint32_t midiCursor_ = 0;
+    std::array<float, bandmate::kTransportValues> hopTransport_{};
+    bool blockPlaying_ = false;
+    double blockBeat_ = 0.0, tempo_ = 120.0, beatsPerBar_ = 4.0;
+    uint8_t sounding_[16][128] = {};
 
     DISTRHO_DECLARE_NON_COPYABLE_WITH_LEAK_DETECTOR(BandmatePlugin)
 };

@@ -7,6 +7,16 @@
 
 namespace bandmate {
 
+// Generators (PluginDecl::generator) append the host transport at each hop's start to
+// their requests and receive MIDI after the meters in their replies (PROTOCOL.md):
+//   request:  ... params | playing, bar, beat (quarters into the bar), tempo, beats per bar
+//   reply:    ... meters | event count | kMidiSlots x (sample offset, status, data1, data2)
+// gen_plugin.py checks these against python_backend/bandmate/specs.
+constexpr uint16_t kTransportValues = 5;
+constexpr uint16_t kMidiSlots = 64;
+constexpr uint16_t kMidiEventFloats = 4;
+constexpr uint16_t kMidiBlockFloats = 1 + kMidiSlots * kMidiEventFloats;
+
 enum class ParamType : uint8_t { Float, Bool, Int, Choice };
 
 struct ParamDecl {
@@ -32,7 +42,7 @@ struct PluginDecl {
     const char* name;    // "Reference" -> plugin "BandmateReference"
     const char* engine;  // backend engine name
     const char* description;
-    bool generator;      // fallback: silence (generator) or latency-aligned dry (effect)
+    bool generator;      // MIDI generator: transport in, MIDI out (audio passes through)
     uint32_t hopAt48k;
     uint32_t engineLatencyAt48k;
     int modeParam;       // index of the parameter that picks a mode at activation, or -1

@@ -58,6 +58,7 @@ def backend_env(tmp_path_factory):
     os.environ["BANDMATE_BACKEND_CMD"] = f"{sys.executable} -m bandmate backend"
     os.environ.pop("BANDMATE_ENDPOINT", None)
     os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
+    os.environ["XDG_MUSIC_DIR"] = str(tmp_path_factory.mktemp("music"))  # DrumNet/BassNet captures
     os.environ["PYTHONPATH"] = os.pathsep.join(
         [str(ROOT / "python_backend"), str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     )

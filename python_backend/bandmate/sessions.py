@@ -20,7 +20,7 @@ from bandmate.protocol import (
     encode_pong,
     encode_reply,
 )
-from bandmate.specs import load_spec
+from bandmate.specs import MIDI_EVENT_FLOATS, MIDI_EVENT_SLOTS, TRANSPORT_INPUTS, load_spec
 
 log = logging.getLogger("bandmate.backend")
 
@@ -62,21 +62,32 @@ class SessionTable:
         if h.engine not in ENGINES:
             raise ProtocolError(ErrorCode.UNKNOWN_ENGINE, f"unknown engine {h.engine!r}", h)
         spec = load_spec(h.engine)
-        if h.n_values != len(spec.params):
+        if h.n_values != spec.wire_inputs:
             raise ProtocolError(
-                ErrorCode.BAD_CONFIG, f"{h.engine}: {h.n_values} parameter values, spec has {len(spec.params)}", h
+                ErrorCode.BAD_CONFIG, f"{h.engine}: {h.n_values} request values, spec has {spec.wire_inputs}", h
             )
         values = msg.values
         if not np.all(np.isfinite(values)) or not np.all(np.isfinite(msg.audio)):
             raise ProtocolError(ErrorCode.MALFORMED, "non-finite parameter or audio values", h)
-        params = spec.values_from_list(values.tolist())
+        values = values.tolist()
+        params = spec.values_from_list(values[: len(spec.params)])
         key = (h.engine, h.sample_rate, h.channels, h.frames, h.epoch)
         session = self.sessions.get(identity)
         if session is None or session.key != key:
             session = self._open(identity, key, params, h)
         session.last_seen = time.monotonic()
-        out, meters = session.engine.process(msg.audio, params)
-        out_values = np.array([meters.get(p.id, p.default) for p in spec.engine_outputs], np.float32)
+        if spec.generator:
+            params |= dict(zip(TRANSPORT_INPUTS, values[len(spec.params):], strict=True))
+            out, meters, events = session.engine.process_midi(msg.audio, params)
+            midi = np.zeros(1 + MIDI_EVENT_SLOTS * MIDI_EVENT_FLOATS, np.float32)
+            midi[0] = len(events)
+            midi[1: 1 + MIDI_EVENT_FLOATS * len(events)] = np.ravel(
+                [(e.offset, e.status, e.data1, e.data2) for e in events])
+        else:
+            out, meters = session.engine.process(msg.audio, params)
+            midi = np.zeros(0, np.float32)
+        out_values = np.concatenate(
+            [np.array([meters.get(p.id, p.default) for p in spec.engine_outputs], np.float32), midi])
         self.processed += 1
         return encode_reply(h, out_values, out)
 

@@ -9,6 +9,7 @@ from bandmate.engines.base import Engine, EngineConfig
 ENGINES = {
     "reference": "bandmate.engines.reference:ReferenceEngine",
     "resonance": "bandmate.engines.resonance:ResonanceEngine",
+    "drumnet": "bandmate.engines.drumnet:DrumNetEngine",
 }
 
 

@@ -27,6 +27,14 @@ SHELL_OUTPUTS = (
     {"id": "backend_connected", "name": "Backend connected", "min": 0, "max": 1, "default": 0, "type": "bool"},
 )
 
+# Generator plugins (kind "generator") append the host transport at the start of each hop
+# to every request's values, after the parameters (BandmatePlugin::sendInputHop):
+TRANSPORT_INPUTS = ("playing", "bar", "beat", "tempo_bpm", "beats_per_bar")
+# ... and their replies carry MIDI after the meters: a count, then MIDI_EVENT_SLOTS events of
+# 4 floats (sample offset in the hop, status, data1, data2), sorted by offset.
+MIDI_EVENT_SLOTS = 64
+MIDI_EVENT_FLOATS = 4
+
 MIN_SAMPLE_RATE = 44100
 MAX_SAMPLE_RATE = 192000
 
@@ -123,6 +131,21 @@ class PluginSpec:
             if p.id == pid:
                 return p
         raise KeyError(f"{self.plugin_name} has no parameter {pid!r}")
+
+    @property
+    def generator(self) -> bool:
+        return self.kind == "generator"
+
+    @property
+    def wire_inputs(self) -> int:
+        """Float values in a request: the parameters, then the transport for generators."""
+        return len(self.params) + (len(TRANSPORT_INPUTS) if self.generator else 0)
+
+    @property
+    def wire_outputs(self) -> int:
+        """Float values in a reply: the engine's meters, then the MIDI block for generators."""
+        midi = 1 + MIDI_EVENT_SLOTS * MIDI_EVENT_FLOATS if self.generator else 0
+        return len(self.engine_outputs) + midi
 
     @property
     def engine_outputs(self) -> tuple[ParamSpec, ...]:

@@ -1,0 +1,87 @@
+"""BandmateDrumNet's engine: DrumNet bars on the host transport (see engines/generator.py)."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from bandmate.data.drums import STEPS, VOICE_NAMES, VOICE_NOTES
+from bandmate.engines.base import EngineConfig
+from bandmate.engines.generator import GeneratorEngine, Note
+from bandmate.generators.drumnet import DEFAULT_MODEL, DrumControls, DrumHit, DrumNet
+
+log = logging.getLogger("bandmate.drumnet")
+
+_CRASH = VOICE_NOTES[VOICE_NAMES.index("crash")]
+_FILL_STEPS = 4  # a fill replaces the last beat of its bar
+_NOTE_LENGTH = 0.125  # quarter notes (a 32nd): drums are one-shots, the note-off only ends the note
+
+
+@functools.cache
+def _shared_model(path: str) -> DrumNet:
+    """One onnxruntime session per model file and backend process, shared by every instance."""
+    return DrumNet(path)
+
+
+class DrumNetEngine(GeneratorEngine):
+    name = "drumnet"
+
+    def __init__(self, config: EngineConfig, model_path: str | Path | None = None):
+        super().__init__(config)
+        self.net = _shared_model(str(model_path or os.environ.get("BANDMATE_DRUMNET_MODEL", DEFAULT_MODEL)))
+        self.captures = 0
+        self._capture_armed = True
+        self._last_bar_notes = 0
+        self.bars_generated = 0
+
+    def generate_bar(self, bar: int, features_prev: np.ndarray, features_cur: np.ndarray,
+                     params: Mapping[str, float]) -> list[Note]:
+        controls = DrumControls(density=params["density"], complexity=params["complexity"],
+                                variation=params["variation"], follow=params["follow"],
+                                humanize=params["humanize"])
+        seed = int(params["style_seed"]) * 100_003 + bar  # deterministic per (style, bar)
+        hits = self.net.generate(features_prev, features_cur, controls, seed)
+        every = int(params["fill_every"])
+        if every > 0 and (bar + 1) % every == 0:
+            busy = DrumControls(density=min(1.0, controls.density + 0.35),
+                                complexity=min(1.0, controls.complexity + 0.4),
+                                variation=max(controls.variation, 0.3), follow=controls.follow,
+                                humanize=controls.humanize)
+            fill = self.net.generate(features_prev, features_cur, busy, seed + 7)
+            hits = [h for h in hits if h.step < STEPS - _FILL_STEPS] + \
+                   [h for h in fill if h.step >= STEPS - _FILL_STEPS]
+        if every > 0 and bar > 0 and bar % every == 0 and not any(h.step == 0 and h.note == _CRASH for h in hits):
+            hits.append(DrumHit(0, _CRASH, 110, 0.0))  # the fill lands on a crash
+        kit = self._kit(params)
+        step_beats = self.beats_per_bar / STEPS
+        notes = [Note(start=max(0.0, (h.step + h.offset) * step_beats), length=_NOTE_LENGTH,
+                      note=kit[h.note], velocity=h.velocity, channel=9) for h in hits]
+        self._last_bar_notes = len(notes)
+        self.bars_generated += 1
+        return sorted(notes, key=lambda n: (n.start, n.note))
+
+    @staticmethod
+    def _kit(params: Mapping[str, float]) -> dict[int, int]:
+        if int(params["kit"]) == 0:
+            return {n: n for n in VOICE_NOTES}
+        return {n: int(params[f"note_{v}"]) for n, v in zip(VOICE_NOTES, VOICE_NAMES, strict=True)}
+
+    def meters(self, params: Mapping[str, float]) -> dict[str, float]:
+        # Capture on the parameter's rising edge (a button in the host).
+        if params["capture"] >= 0.5 and self._capture_armed:
+            self._capture_armed = False
+            try:
+                path = self.write_capture(int(params["capture_bars"]), "DrumNet")
+                self.captures += 1
+                log.info("captured %s", path)
+            except (OSError, ValueError) as e:
+                log.warning("capture failed: %s", e)
+        elif params["capture"] < 0.5:
+            self._capture_armed = True
+        return {"bars_generated": float(self.bars_generated), "notes_last_bar": float(self._last_bar_notes),
+                "captures": float(self.captures)}
