@@ -143,7 +143,8 @@ void BackendLink::ioMain()
 
     // Tell the audio thread that a hop will never be answered, so deterministic mode
     // stops waiting for it (the audio thread plays the fallback).
-    auto failHop = [&](uint64_t seq) {
+    uint32_t sentEpoch = config_.epoch;  // epoch of the latest request sent
+    auto failHop = [&](uint64_t seq, uint32_t epoch) {
         uint8_t* slot = replies_.writeSlot();
         if (slot == nullptr) {
             droppedReplies_.fetch_add(1, std::memory_order_relaxed);
@@ -152,6 +153,7 @@ void BackendLink::ioMain()
         SlotView v{slot, config_.nOutputs, config_.channels, config_.hop};
         v.seq() = seq;
         v.status() = kReplyFailed;
+        v.epoch() = epoch;
         replies_.commitWrite();
         sem_post(&replySem_);
     };
@@ -168,6 +170,7 @@ void BackendLink::ioMain()
             SlotView v{slot, config_.nParams, config_.channels, config_.hop};
             wire::Header h = baseHeader;
             h.seq = v.seq();
+            h.epoch = sentEpoch = v.epoch();
             h.sampleRate = config_.sampleRate;
             h.channels = config_.channels;
             h.frames = config_.hop;
@@ -175,13 +178,14 @@ void BackendLink::ioMain()
             std::memcpy(io.message.data(), &h, sizeof(h));
             std::memcpy(io.message.data() + sizeof(h), v.values(), sizeof(float) * (config_.nParams + audioFloats));
             const uint64_t seq = v.seq();
+            const uint32_t epoch = v.epoch();
             requests_.commitRead();
             auto sent = io.socket->send(zmq::const_buffer(io.message.data(), io.message.size()),
                                         zmq::send_flags::dontwait);
             if (sent)
                 ++io.outstanding;
             else
-                failHop(seq);
+                failHop(seq, epoch);
         }
     };
 
@@ -201,14 +205,14 @@ void BackendLink::ioMain()
         }
         if (h.type == wire::kPong)
             return;
-        if (h.epoch != config_.epoch)
-            return;  // an earlier activation's reply: stale
+        if (h.epoch != sentEpoch)
+            return;  // a reply from before the latest activation or reset: stale
         io.outstanding = std::max(0, io.outstanding - 1);
         const size_t expected = wire::kHeaderBytes + sizeof(float) * (size_t(config_.nOutputs) + audioFloats);
         const bool ok = h.type == wire::kReply && h.channels == config_.channels && h.frames == config_.hop &&
                         h.nValues == config_.nOutputs && msg.size() == expected;
         if (!ok) {
-            failHop(h.seq);
+            failHop(h.seq, h.epoch);
             return;
         }
         uint8_t* slot = replies_.writeSlot();
@@ -219,6 +223,7 @@ void BackendLink::ioMain()
         SlotView v{slot, config_.nOutputs, config_.channels, config_.hop};
         v.seq() = h.seq;
         v.status() = kReplyOk;
+        v.epoch() = h.epoch;
         std::memcpy(v.values(), static_cast<const uint8_t*>(msg.data()) + wire::kHeaderBytes,
                     sizeof(float) * (size_t(config_.nOutputs) + audioFloats));
         replies_.commitWrite();

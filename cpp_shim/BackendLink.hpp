@@ -29,7 +29,7 @@ struct LinkConfig {
     std::string runtimeDir;    // holds spawn.lock
     std::string engine;
     uint8_t identity[16];      // stable per plugin instance: the backend's session key
-    uint32_t epoch = 0;        // activation id
+    uint32_t epoch = 0;        // activation id (requests carry their own: see SlotView)
     uint32_t sampleRate = 48000;
     uint16_t channels = 2;
     uint16_t hop = 256;
@@ -41,7 +41,9 @@ struct LinkConfig {
 };
 
 // Layout of one ring slot, shared by both directions:
-//   uint64 seq | uint32 status | uint32 reserved | nValues float | channels*hop float
+//   uint64 seq | uint32 status | uint32 epoch | nValues float | channels*hop float
+// The epoch (activation id, renewed by a reset) is the audio thread's in a request and the
+// backend's echo in a reply: the audio thread drops replies of another epoch.
 struct SlotView {
     uint8_t* base;
     uint16_t nValues;
@@ -50,6 +52,7 @@ struct SlotView {
 
     uint64_t& seq() const { return *reinterpret_cast<uint64_t*>(base); }
     uint32_t& status() const { return *reinterpret_cast<uint32_t*>(base + 8); }
+    uint32_t& epoch() const { return *reinterpret_cast<uint32_t*>(base + 12); }
     float* values() const { return reinterpret_cast<float*>(base + 16); }
     float* channel(int c) const { return values() + nValues + size_t(c) * hop; }
     static size_t bytes(uint16_t nValues, uint16_t channels, uint16_t hop)

@@ -38,6 +38,8 @@ uint32_t newEpoch()
     return static_cast<uint32_t>(now) ^ (counter.fetch_add(1) * 2654435761u);
 }
 
+BandmatePlugin* gLastCreated = nullptr;  // main thread only (see ShellHooks.hpp)
+
 }  // namespace
 
 BandmatePlugin::BandmatePlugin(const PluginDecl& decl)
@@ -49,9 +51,15 @@ BandmatePlugin::BandmatePlugin(const PluginDecl& decl)
     for (auto& b : identity_)
         b = static_cast<uint8_t>(rd());
     identity_[0] |= 0x80;  // ROUTER identities must not start with a zero byte
+    gLastCreated = this;
 }
 
-BandmatePlugin::~BandmatePlugin() { link_.reset(); }
+BandmatePlugin::~BandmatePlugin()
+{
+    if (gLastCreated == this)
+        gLastCreated = nullptr;
+    link_.reset();
+}
 
 void BandmatePlugin::initParameter(uint32_t index, Parameter& p)
 {
@@ -155,7 +163,8 @@ void BandmatePlugin::activate()
     cfg.runtimeDir = where.runtimeDir;
     cfg.engine = decl_.engine;
     std::memcpy(cfg.identity, identity_, sizeof(identity_));
-    cfg.epoch = newEpoch();
+    cfg.epoch = epoch_ = newEpoch();
+    resetRequested_.store(false, std::memory_order_relaxed);
     cfg.sampleRate = static_cast<uint32_t>(std::lround(sr));
     cfg.channels = static_cast<uint16_t>(channels_);
     cfg.hop = static_cast<uint16_t>(hop_);
@@ -172,6 +181,8 @@ void BandmatePlugin::deactivate() { link_.reset(); }
 
 void BandmatePlugin::run(const float** inputs, float** outputs, uint32_t frames)
 {
+    if (resetRequested_.exchange(false, std::memory_order_acq_rel))
+        resetProcessing();
     if (decl_.generator)
         readTransport(frames);
     uint32_t pos = 0;
@@ -289,7 +300,7 @@ void BandmatePlugin::decideNextHop()
                 }
                 break;
             }
-            if (reply.seq() < static_cast<uint64_t>(j)) {  // stale: its hop has been played
+            if (reply.epoch() != epoch_ || reply.seq() < static_cast<uint64_t>(j)) {  // stale
                 link_->popReply();
                 continue;
             }
@@ -335,6 +346,7 @@ void BandmatePlugin::sendInputHop(uint64_t seq)
     SlotView slot = link_->beginRequest(seq);
     if (slot.base == nullptr)
         return;  // ring full (backend far behind): this hop will play the fallback
+    slot.epoch() = epoch_;
     float* values = slot.values();
     for (uint32_t i = 0; i < decl_.paramCount; ++i) {
         const ParamDecl& d = decl_.params[i];
@@ -346,6 +358,34 @@ void BandmatePlugin::sendInputHop(uint64_t seq)
     std::memcpy(slot.channel(0), inHop_.data(), sizeof(float) * channels_ * hop_);
     link_->commitRequest();
     sent = 1;
+}
+
+// clap_plugin.reset(): audio thread, no allocation. Back to the state right after
+// activate() with a new epoch, so the backend starts a fresh engine and any reply still
+// in flight is dropped.
+void BandmatePlugin::resetProcessing()
+{
+    if (decl_.generator)
+        allNotesOff(0);
+    std::fill(inHop_.begin(), inHop_.end(), 0.0f);
+    std::fill(curWet_.begin(), curWet_.end(), 0.0f);
+    std::fill(nextWet_.begin(), nextWet_.end(), 0.0f);
+    std::fill(dry_.begin(), dry_.end(), 0.0f);
+    std::fill(outValues_.begin(), outValues_.end(), 0.0f);
+    std::fill(sentOk_.begin(), sentOk_.end(), uint8_t(0));
+    curMidi_.fill(0.0f);
+    nextMidi_.fill(0.0f);
+    midiCursor_ = 0;
+    t_ = 0;
+    curIsWet_ = nextIsWet_ = true;
+    gain_ = 1.0f;
+    gainStep_ = 0.0f;
+    rampLeft_ = 0;
+    gaveUpGeneration_ = ~0u;
+    epoch_ = epoch_ * 2654435761u + 0x9E3779B9u;  // new, without a clock call
+    if (link_)
+        while (link_->peekReply().base != nullptr)
+            link_->popReply();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -422,3 +462,10 @@ void BandmatePlugin::allNotesOff(uint32_t frame)
 }
 
 END_NAMESPACE_DISTRHO
+
+bandmate::Resettable* bandmate::takeLastCreatedPlugin()
+{
+    DISTRHO_NAMESPACE::BandmatePlugin* p = DISTRHO_NAMESPACE::gLastCreated;
+    DISTRHO_NAMESPACE::gLastCreated = nullptr;
+    return p;
+}

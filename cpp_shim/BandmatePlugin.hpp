@@ -20,13 +20,16 @@
 
 #include "BackendLink.hpp"
 #include "PluginDecl.hpp"
+#include "ShellHooks.hpp"
 
 START_NAMESPACE_DISTRHO
 
-class BandmatePlugin : public Plugin {
+class BandmatePlugin : public Plugin, public bandmate::Resettable {
 public:
     explicit BandmatePlugin(const bandmate::PluginDecl& decl);
     ~BandmatePlugin() override;
+
+    void requestReset() override { resetRequested_.store(true, std::memory_order_release); }
 
 protected:
     const char* getLabel() const override { return DISTRHO_PLUGIN_NAME; }
@@ -50,6 +53,7 @@ private:
     void readTransport(uint32_t frames);
     void emitMidi(uint32_t pos, uint32_t off, uint32_t n);
     void allNotesOff(uint32_t frame);
+    void resetProcessing();
     void decideNextHop();      // at t % H == H - F
     void sendInputHop(uint64_t seq);
     void render(const float** inputs, float** outputs, uint32_t pos, uint32_t n);
@@ -74,6 +78,8 @@ private:
     float gain_ = 1.0f, gainStep_ = 0.0f;
     uint32_t rampLeft_ = 0;
     uint32_t gaveUpGeneration_ = ~0u;
+    uint32_t epoch_ = 0;  // requests' epoch: renewed by a reset, so older replies are dropped
+    std::atomic<bool> resetRequested_{false};
     uint64_t lateBlocks_ = 0;
 
     // Generators only (fixed size: nothing to allocate). The reply's MIDI block for the

@@ -12,13 +12,16 @@
 //   * state is wrapped in a checksummed envelope, written and read in loops that handle
 //     partial writes/reads; empty, truncated or corrupt state is rejected (DPF's save
 //     loop does not advance on partial writes and its load accepts empty state);
-//   * activation at an unsupported sample rate is refused cleanly.
+//   * activation at an unsupported sample rate is refused cleanly;
+//   * reset() reaches the shell (DPF's does nothing), which restarts its processing
+//     state and the backend engine's (ShellHooks.hpp).
 #include <cstdint>
 #include <cstring>
 #include <new>
 #include <string>
 
 #include "DistrhoPluginInfo.h"
+#include "ShellHooks.hpp"
 #include "clap/entry.h"
 #include "clap/ext/latency.h"
 #include "clap/ext/params.h"
@@ -157,6 +160,7 @@ struct Wrapper {
     clap_plugin_state_t state;
     EventFilter filter;
     uint32_t reportedLatency = 0;
+    bandmate::Resettable* shell = nullptr;  // our BandmatePlugin inside DPF's instance
 
     static Wrapper* of(const clap_plugin_t* p) { return reinterpret_cast<Wrapper*>(const_cast<clap_plugin_t*>(p)); }
 };
@@ -242,7 +246,14 @@ const clap_plugin_t* createPlugin(const clap_plugin_factory_t* factory, const cl
         delete w;
         return nullptr;
     }
+    w->shell = bandmate::takeLastCreatedPlugin();  // constructed inside create_plugin above
     w->plugin = *w->inner;  // same descriptor and plugin_data: DPF's extensions work on us
+    w->plugin.reset = [](const clap_plugin_t* p) {  // DPF 1.6's reset does nothing
+        Wrapper* self = Wrapper::of(p);
+        if (self->shell != nullptr)
+            self->shell->requestReset();
+        self->inner->reset(self->inner);
+    };
     w->plugin.destroy = [](const clap_plugin_t* p) {
         Wrapper* self = Wrapper::of(p);
         self->inner->destroy(self->inner);
