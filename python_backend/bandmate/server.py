@@ -132,10 +132,12 @@ class Backend:
                     pair.send_multipart([b"", b""], zmq.NOBLOCK)
                 except zmq.ZMQError:
                     pass
+            deadline = time.monotonic() + 2
             for proc in workers:
-                proc.join(timeout=2)
-                if proc.is_alive():
-                    proc.terminate()
+                proc.join(timeout=max(0.0, deadline - time.monotonic()))
+                if proc.is_alive():  # e.g. still importing and missed the stop message;
+                    proc.kill()      # workers ignore SIGTERM, so SIGKILL (else exit would hang)
+                    proc.join(timeout=1)
             ctx.destroy(0)
             if self.endpoint.startswith("ipc://"):
                 Path(self.endpoint[len("ipc://"):]).unlink(missing_ok=True)
