@@ -6,7 +6,9 @@
 2. starts the backend (plugins would start it themselves; here it is explicit);
 3. processes the file through BandmateResonanceEQ (amount -0.6) and BandmateReference
    in pedalboard, deterministic mode, and writes the results;
-4. writes drum MIDI from the audio when the DrumNet generator is installed.
+4. writes drum MIDI from the audio with `bandmate drums` (drums.mid), and plays the song
+   through the BandmateDrumNet CLAP in our own host with the transport rolling, writing the
+   plugin's live MIDI output (drumnet_plugin.mid) and pressing its Capture button.
 """
 
 from __future__ import annotations
@@ -87,7 +89,32 @@ def main(argv: list[str]) -> int:
     midi = out / "drums.mid"
     drums_main([str(wav), "--bpm", "120", "--bars", "8", "-o", str(midi)])
     print(f"drums: {midi}")
+    play_drumnet(wav, out)
     return 0
+
+
+def play_drumnet(wav: Path, out: Path, bpm: float = 120.0) -> Path:
+    """The DrumNet plugin as a DAW runs it: transport playing, MIDI out recorded."""
+    import plugin_host as ph
+    from bandmate.data.midi import MidiFile, tempo_event, write_midi
+
+    audio, rate = sf.read(wav, dtype="float32", always_2d=True)
+    p = ph.ClapPlugin(str(find_plugin("BandmateDrumNet", "clap")))
+    p.set_param("Deterministic", 1.0)
+    p.set_param("Fill every", 4)
+    assert p.activate(rate, max_block=512), "BandmateDrumNet refused to activate"
+    r = p.process(audio.T, block_size=512, transport=ph.Transport(tempo=bpm, playing=True))
+    p.set_param("Capture", 1.0)  # writes the last 8 bars to $XDG_MUSIC_DIR/Bandmate
+    p.process(np.zeros((2, 4096), np.float32), transport=ph.Transport(tempo=bpm, playing=False))
+    ticks_per_sample = 480 * bpm / 60.0 / rate
+    events = [tempo_event(0, bpm)] + [(round(max(0, e.offset - p.latency) * ticks_per_sample), bytes(e.data))
+                                      for e in r.midi_out]
+    dest = out / "drumnet_plugin.mid"
+    write_midi(MidiFile(480, [events]), dest)
+    notes = sum(1 for e in r.midi_out if e.is_note_on)
+    print(f"BandmateDrumNet (CLAP, our host): {notes} drum notes -> {dest}; "
+          f"captures written: {p.output_params['Captures written']:.0f}")
+    return dest
 
 
 if __name__ == "__main__":
