@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,8 +13,6 @@ from bandmate.data.drums import STEPS, VOICE_NAMES, VOICE_NOTES
 from bandmate.engines.base import EngineConfig
 from bandmate.engines.generator import GeneratorEngine, Note
 from bandmate.generators.drumnet import DEFAULT_MODEL, DrumControls, DrumHit, DrumNet
-
-log = logging.getLogger("bandmate.drumnet")
 
 _CRASH = VOICE_NOTES[VOICE_NAMES.index("crash")]
 _FILL_STEPS = 4  # a fill replaces the last beat of its bar
@@ -30,14 +27,11 @@ def _shared_model(path: str) -> DrumNet:
 
 class DrumNetEngine(GeneratorEngine):
     name = "drumnet"
+    capture_name = "DrumNet"
 
     def __init__(self, config: EngineConfig, model_path: str | Path | None = None):
         super().__init__(config)
         self.net = _shared_model(str(model_path or os.environ.get("BANDMATE_DRUMNET_MODEL", DEFAULT_MODEL)))
-        self.captures = 0
-        self._capture_armed = True
-        self._last_bar_notes = 0
-        self.bars_generated = 0
 
     def generate_bar(self, bar: int, features_prev: np.ndarray, features_cur: np.ndarray,
                      params: Mapping[str, float]) -> list[Note]:
@@ -61,8 +55,6 @@ class DrumNetEngine(GeneratorEngine):
         step_beats = self.beats_per_bar / STEPS
         notes = [Note(start=max(0.0, (h.step + h.offset) * step_beats), length=_NOTE_LENGTH,
                       note=kit[h.note], velocity=h.velocity, channel=9) for h in hits]
-        self._last_bar_notes = len(notes)
-        self.bars_generated += 1
         return sorted(notes, key=lambda n: (n.start, n.note))
 
     @staticmethod
@@ -70,18 +62,3 @@ class DrumNetEngine(GeneratorEngine):
         if int(params["kit"]) == 0:
             return {n: n for n in VOICE_NOTES}
         return {n: int(params[f"note_{v}"]) for n, v in zip(VOICE_NOTES, VOICE_NAMES, strict=True)}
-
-    def meters(self, params: Mapping[str, float]) -> dict[str, float]:
-        # Capture on the parameter's rising edge (a button in the host).
-        if params["capture"] >= 0.5 and self._capture_armed:
-            self._capture_armed = False
-            try:
-                path = self.write_capture(int(params["capture_bars"]), "DrumNet")
-                self.captures += 1
-                log.info("captured %s", path)
-            except (OSError, ValueError) as e:
-                log.warning("capture failed: %s", e)
-        elif params["capture"] < 0.5:
-            self._capture_armed = True
-        return {"bars_generated": float(self.bars_generated), "notes_last_bar": float(self._last_bar_notes),
-                "captures": float(self.captures)}

@@ -19,6 +19,7 @@ needed before it was generated (playback starts or jumps into it) is generated a
 from __future__ import annotations
 
 import bisect
+import logging
 import math
 import time
 from abc import abstractmethod
@@ -35,6 +36,7 @@ from bandmate.features import N_FEATURES, STEPS, bar_features
 from bandmate.paths import capture_dir
 from bandmate.specs import MIDI_EVENT_SLOTS, TRANSPORT_INPUTS
 
+log = logging.getLogger("bandmate.generator")
 _PREROLL_S = 0.064  # features need audio from before the bar start (see features.bar_features)
 _JUMP_TOLERANCE_BEATS = 1e-3
 
@@ -84,6 +86,8 @@ class GeneratorEngine(Engine):
     lookahead_beats: float = 1.0
     #: bars kept for Capture
     history_bars: int = 256
+    #: Capture file names: <capture_name>-<date>-<time>.mid
+    capture_name: str = "Generator"
 
     def __init__(self, config: EngineConfig):
         super().__init__(config)
@@ -96,6 +100,10 @@ class GeneratorEngine(Engine):
         self.bars: OrderedDict[int, list[Note]] = OrderedDict()  # generated bars, for Capture
         self.tempo_bpm = 120.0
         self.beats_per_bar = 4.0
+        self.bars_generated = 0
+        self.notes_last_bar = 0
+        self.captures = 0
+        self._capture_armed = True
 
     # ------------------------------------------------------------------ subclass API
     @abstractmethod
@@ -103,8 +111,26 @@ class GeneratorEngine(Engine):
                      params: Mapping[str, float]) -> list[Note]:
         """Notes of bar ``bar`` from (16, F) features of the previous and current bar."""
 
+    def capture_program(self, params: Mapping[str, float]) -> int | None:
+        """GM program written at the start of a Capture file (None: no program change)."""
+        return None
+
     def meters(self, params: Mapping[str, float]) -> dict[str, float]:
-        return {}
+        """Output parameters; also runs Capture on the ``capture`` parameter's rising edge
+        (a button in the host), writing the last ``capture_bars`` bars."""
+        if params.get("capture", 0.0) >= 0.5 and self._capture_armed:
+            self._capture_armed = False
+            try:
+                path = self.write_capture(int(params["capture_bars"]), self.capture_name,
+                                          self.capture_program(params))
+                self.captures += 1
+                log.info("captured %s", path)
+            except (OSError, ValueError) as e:
+                log.warning("capture failed: %s", e)
+        elif params.get("capture", 0.0) < 0.5:
+            self._capture_armed = True
+        return {"bars_generated": float(self.bars_generated), "notes_last_bar": float(self.notes_last_bar),
+                "captures": float(self.captures)}
 
     # ------------------------------------------------------------------ engine API
     def reset(self) -> None:
@@ -159,8 +185,10 @@ class GeneratorEngine(Engine):
         for bar in range(max(first, 0), last + 1):
             if bar not in self._generated:
                 self._generated.add(bar)
-                self._schedule(bar, self.generate_bar(bar, self.bar_features(bar - 1),
-                                                      self.bar_features(bar), params))
+                notes = self.generate_bar(bar, self.bar_features(bar - 1), self.bar_features(bar), params)
+                self.bars_generated += 1
+                self.notes_last_bar = len(notes)
+                self._schedule(bar, notes)
 
     def _schedule(self, bar: int, notes: list[Note]) -> None:
         self.bars[bar] = notes
