@@ -128,8 +128,19 @@ void BackendLink::ioMain()
     const size_t audioFloats = size_t(config_.channels) * config_.hop;
     io.message.resize(wire::kHeaderBytes + sizeof(float) * (config_.nParams + audioFloats));
 
+    // CURVE: one client key pair per link, made on this thread (never the audio thread).
+    char curvePublic[41] = {}, curveSecret[41] = {};
+    const bool curve = !config_.curveServerKey.empty() && zmq_curve_keypair(curvePublic, curveSecret) == 0;
+    if (!config_.curveServerKey.empty() && !curve && debug_)
+        std::fprintf(stderr, "[link] CURVE requested but libzmq has no CURVE support\n");
+
     auto openSocket = [&] {
         io.socket = std::make_unique<zmq::socket_t>(*io.context, zmq::socket_type::dealer);
+        if (curve) {
+            io.socket->set(zmq::sockopt::curve_serverkey, config_.curveServerKey);
+            io.socket->set(zmq::sockopt::curve_publickey, std::string(curvePublic));
+            io.socket->set(zmq::sockopt::curve_secretkey, std::string(curveSecret));
+        }
         io.socket->set(zmq::sockopt::linger, 0);
         io.socket->set(zmq::sockopt::routing_id, zmq::const_buffer(config_.identity, sizeof(config_.identity)));
         const int hwm = static_cast<int>(config_.ringSlots) * 2;

@@ -28,6 +28,7 @@ struct LinkConfig {
     std::string spawnCommand;  // empty: never spawn
     std::string runtimeDir;    // holds spawn.lock
     std::string engine;
+    std::string curveServerKey;  // Z85 public key of a CURVE backend; empty: plain
     uint8_t identity[16];      // stable per plugin instance: the backend's session key
     uint32_t epoch = 0;        // activation id (requests carry their own: see SlotView)
     uint32_t sampleRate = 48000;
@@ -105,6 +106,7 @@ struct BackendLocation {
     std::string runtimeDir;
     std::string endpoint;
     std::string spawnCommand;
+    std::string curveServerKey;  // BANDMATE_CURVE_SERVER_KEY or `curve_server_key = ` in backend.conf
 };
 BackendLocation locateBackend();
 

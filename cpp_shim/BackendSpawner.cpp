@@ -27,8 +27,8 @@ std::string envOr(const char* name, const std::string& fallback)
     return (v != nullptr && *v != '\0') ? std::string(v) : fallback;
 }
 
-// `command = ...` from $XDG_CONFIG_HOME/bandmate/backend.conf (or ~/.config/...).
-std::string configuredCommand()
+// `key = ...` from $XDG_CONFIG_HOME/bandmate/backend.conf (or ~/.config/...).
+std::string configured(const char* key)
 {
     const std::string home = envOr("HOME", "/tmp");
     const std::string path = envOr("XDG_CONFIG_HOME", home + "/.config") + "/bandmate/backend.conf";
@@ -36,9 +36,14 @@ std::string configuredCommand()
     std::string line;
     while (std::getline(in, line)) {
         const auto eq = line.find('=');
-        if (line.rfind("command", 0) == 0 && eq != std::string::npos) {
+        if (eq == std::string::npos)
+            continue;
+        std::string k = line.substr(0, eq);
+        k.erase(k.find_last_not_of(" \t") + 1);
+        if (k == key) {
             std::string v = line.substr(eq + 1);
             v.erase(0, v.find_first_not_of(" \t"));
+            v.erase(v.find_last_not_of(" \t\r") + 1);
             return v;
         }
     }
@@ -59,10 +64,12 @@ BackendLocation locateBackend()
     loc.endpoint = envOr("BANDMATE_ENDPOINT", "ipc://" + loc.runtimeDir + "/backend.sock");
     std::string cmd = envOr("BANDMATE_BACKEND_CMD", "");
     if (cmd.empty())
-        cmd = configuredCommand();
+        cmd = configured("command");
     if (cmd.empty())
         cmd = "bandmate backend";
     loc.spawnCommand = envOr("BANDMATE_NO_SPAWN", "") == "1" ? std::string() : cmd;
+    // A backend on another machine (TCP) is reached over CURVE with its public key.
+    loc.curveServerKey = envOr("BANDMATE_CURVE_SERVER_KEY", configured("curve_server_key"));
     return loc;
 }
 

@@ -160,6 +160,7 @@ void BandmatePlugin::activate()
     LinkConfig cfg;
     cfg.endpoint = where.endpoint;
     cfg.spawnCommand = where.spawnCommand;
+    cfg.curveServerKey = where.curveServerKey;
     cfg.runtimeDir = where.runtimeDir;
     cfg.engine = decl_.engine;
     std::memcpy(cfg.identity, identity_, sizeof(identity_));

@@ -31,7 +31,8 @@ class BackendConfig:
     endpoint: str = ""  # default: ipc://<runtime dir>/backend.sock
     workers: int = field(default_factory=lambda: 0 if (os.cpu_count() or 1) <= 2 else min(8, os.cpu_count() - 1))
     session_idle_s: float = 60.0
-    curve_secret_key: str | None = None  # z85 server secret: allows non-loopback TCP
+    # Z85 server secret (default $BANDMATE_CURVE_SECRET_KEY): CURVE on TCP, allows non-loopback
+    curve_secret_key: str | None = field(default_factory=lambda: os.environ.get("BANDMATE_CURVE_SECRET_KEY") or None)
     log_file: Path | None = None
 
     def resolved_endpoint(self) -> str:
