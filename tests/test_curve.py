@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -31,7 +32,7 @@ def curve_backend(tmp_path, monkeypatch):
     env = {"BANDMATE_RUNTIME_DIR": str(tmp_path), "XDG_STATE_HOME": str(tmp_path),
            "BANDMATE_CURVE_SECRET_KEY": secret.decode()}
     proc = subprocess.Popen([sys.executable, "-m", "bandmate", "backend", "--endpoint", endpoint, "--workers", "0"],
-                            env={**__import__("os").environ, **env})
+                            env={**os.environ, **env})
     monkeypatch.setenv("BANDMATE_ENDPOINT", endpoint)
     monkeypatch.setenv("BANDMATE_NO_SPAWN", "1")
     time.sleep(1.5)
