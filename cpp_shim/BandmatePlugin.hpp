@@ -64,7 +64,8 @@ private:
 
     // Fixed at activation.
     std::unique_ptr<bandmate::BackendLink> link_;
-    uint32_t hop_ = 256, fade_ = 240, headroomHops_ = 3, latency_ = 0, channels_ = 2;
+    uint32_t hop_ = 256, fade_ = 240, headroomHops_ = 3, latency_ = 0;
+    static constexpr uint32_t channels_ = DISTRHO_PLUGIN_NUM_INPUTS;  // 1 (mono build) or 2
     bool deterministicEnv_ = false;
     double waitBound_ = 2.0;
     std::vector<float> inHop_, curWet_, nextWet_, dry_;

@@ -179,3 +179,14 @@ def test_vst3_parameter_names_unique_readable_with_spec_defaults():
     for spec_param, name in zip(load_spec("reference").params, names, strict=True):
         assert name in plugin.parameters, name
         assert float(getattr(plugin, name)) == pytest.approx(spec_param.default, abs=1e-3), name
+
+
+@pytest.mark.parametrize("block", [1, 17, 512, 2027, 8192])
+def test_mono_build_is_exact_in_pedalboard(block):
+    plugin = pedalboard.load_plugin(str(plugin_path("ReferenceMono", "vst3")))
+    plugin.deterministic = True
+    plugin.gain_db = -6.0
+    x = impulses(12000)[:1] + 0.1 * np.random.default_rng(block).standard_normal((1, 12000)).astype(np.float32)
+    y = plugin(x, 48000, buffer_size=block)
+    assert y.shape == (1, 12000)
+    np.testing.assert_allclose(y, expected(x, gain_db=-6.0), atol=1e-6)
