@@ -99,7 +99,10 @@ bool spawnBackend(const std::string& command, const std::string& endpoint, const
         envp.push_back(nullptr);
         // The shell backgrounds the backend in its own session and exits at once, so the
         // backend is re-parented to init and never becomes our zombie.
-        const std::string script = "setsid " + command + " </dev/null >/dev/null 2>&1 &";
+        // One BLAS thread per backend process: engines run per hop, and BLAS thread pools
+        // only add jitter (and on small machines compete with the DAW).
+        const std::string script = "OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1} OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} "
+                                   "setsid " + command + " </dev/null >/dev/null 2>&1 &";
         const char* argv[] = {"/bin/sh", "-c", script.c_str(), nullptr};
         pid_t pid = 0;
         if (posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char**>(argv), envp.data()) == 0) {

@@ -7,8 +7,14 @@
 
 All controls are normalised to 0..1:
     density     notes per bar, as a percentile of the training bars (0.5 = median)
-    complexity  pattern entropy percentile (0.5 = median)
-    variation   0 = the most likely pattern; 1 = hits sampled from the probabilities (seeded)
+    complexity  pattern entropy (the entropy of the bar's 16 step-columns, bandmate.data.drums.
+                pattern_entropy), applied at decoding: 0.5 = the model's own pattern; below, the
+                bar's column types are merged (cheapest first) down to two; above, single cells
+                are flipped (most probable ghost notes / least probable hits first), each flip
+                making a new column type, up to 3.4 bits (about the training maximum) and at most
+                max(3, 30 %) more notes. Entropy is monotone in complexity for every bar.
+    variation   0 = the most likely pattern; 1 = which cells play is sampled (seeded logistic
+                noise on the logits); the number of notes stays the model's (density)
     follow      how tightly kick/snare/hats lock to the input's onset accents
     humanize    0 = on the grid with model velocities; 1 = the model's micro-timing + jitter
 """
@@ -25,9 +31,88 @@ import numpy as np
 from bandmate.data.drums import STEPS, VOICE_NAMES, VOICE_NOTES
 from bandmate.data.midi import MidiFile, note_events, tempo_event, timesig_event, write_midi
 from bandmate.features import N_FEATURES, bar_features, estimate_tempo, to_mono_sr
+from bandmate.generators.common import load_input as _load_input  # MIDI: rendered without drums
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[3] / "onnx_models" / "drumnet.onnx"
 _HAT_CLOSED, _HAT_OPEN = VOICE_NAMES.index("hat_closed"), VOICE_NAMES.index("hat_open")
+_BITS = 1 << np.arange(len(VOICE_NAMES))  # step column (16, 9) bool -> column id
+COMPLEXITY_MAX_BITS = 3.4  # complexity 1 stops here (training bars: 99th percentile 2.8, max 3.38)
+COMPLEXITY_MIN_TYPES = 2  # complexity 0 merges the bar's column types down to this many
+COMPLEXITY_MAX_ADDED = (3, 0.3)  # splits add at most max(3, 30 %) notes (density sets the count)
+
+
+def _entropy(ids: np.ndarray) -> float:
+    counts = np.bincount(ids)
+    p = counts[counts > 0] / len(ids)
+    return float(-(p * np.log2(p)).sum())
+
+
+def _split_path(on: np.ndarray, cost: np.ndarray, max_bits: float, max_notes: int) -> list[np.ndarray]:
+    """Patterns of strictly increasing entropy: each flips the cheapest cell whose step shares its
+    column with another step and whose flipped column is new to the bar (a refinement of the
+    bar's column partition), until ``max_bits`` or no such cell is left; at ``max_notes`` notes
+    only removals are left."""
+    path = []
+    while True:
+        ids = on @ _BITS
+        counts = np.bincount(ids, minlength=1 << len(_BITS))
+        new = ids[:, None] ^ _BITS[None, :]
+        ok = (counts[ids] >= 2)[:, None] & (counts[new] == 0)
+        ok[:, _HAT_CLOSED] &= ~on[:, _HAT_OPEN]  # a hat is either open or closed
+        ok[:, _HAT_OPEN] &= ~on[:, _HAT_CLOSED]
+        if on.sum() >= max_notes:
+            ok &= on  # only removals
+        if not ok.any():
+            return path
+        s, v = np.unravel_index(np.argmin(np.where(ok, cost, np.inf)), cost.shape)
+        on = on.copy()
+        on[s, v] = ~on[s, v]
+        if _entropy(on @ _BITS) > max_bits:
+            return path
+        path.append(on)
+
+
+def _merge_path(on: np.ndarray, cost: np.ndarray, min_types: int) -> list[np.ndarray]:
+    """Patterns of strictly decreasing entropy: each rewrites every step of one column type as
+    another type already in the bar (the cheapest such merge: a coarsening of the partition)."""
+    path = []
+    while True:
+        ids = on @ _BITS
+        _, first, inv = np.unique(ids, return_index=True, return_inverse=True)
+        k = len(first)
+        if k <= min_types:
+            return path
+        types = on[first]  # (k, 9)
+        per_step = ((types[None] != on[:, None]) * cost[:, None]).sum(-1)  # (16, k): step s -> type a
+        merge = (inv[None] == np.arange(k)[:, None]) @ per_step  # (k, k): every step of type b -> type a
+        merge[np.arange(k), np.arange(k)] = np.inf
+        b, a = np.unravel_index(np.argmin(merge), merge.shape)
+        on = on.copy()
+        on[inv == b] = types[a]
+        path.append(on)
+
+
+def _logit(prob: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(prob, np.float64), 1e-7, 1 - 1e-7)
+    return np.log(p) - np.log1p(-p)
+
+
+def apply_complexity(on: np.ndarray, logit: np.ndarray, complexity: float) -> np.ndarray:
+    """(16, 9) decoded hits and the model's hit logits -> hits whose pattern entropy moves
+    monotonically with ``complexity`` (0.5 returns ``on``). A cell's flip cost is its log-odds
+    against the flip, so merges and splits keep the most probable notes. ``complexity`` picks a
+    point on the merge (below 0.5) or split (above) path in proportion to the path's length."""
+    if complexity == 0.5:
+        return on
+    cost = np.where(on, logit, -logit)
+    if complexity > 0.5:
+        n, (add_min, add_frac) = int(on.sum()), COMPLEXITY_MAX_ADDED
+        path = _split_path(on, cost, COMPLEXITY_MAX_BITS, n + max(add_min, int(add_frac * n)))
+        frac = 2 * complexity - 1
+    else:
+        path, frac = _merge_path(on, cost, COMPLEXITY_MIN_TYPES), 1 - 2 * complexity
+    i = int(np.floor(frac * len(path) + 0.5))
+    return path[i - 1] if i > 0 else on
 
 
 @dataclass
@@ -71,12 +156,16 @@ class DrumNet:
 
     # ----------------------------------------------------------------- raw model
     def predict(self, features: np.ndarray, controls: DrumControls | np.ndarray):
-        """features (B, 2, 16, F) -> prob, velocity, offset (B, 16, 9) float32."""
+        """features (B, 2, 16, F) -> prob, velocity, offset (B, 16, 9) float32.
+
+        ``controls``: DrumControls, or (B, 3) raw model inputs density, complexity, follow. The
+        model's complexity input is held at its neutral 0.5 for DrumControls (complexity acts in
+        ``decode``, where it is monotone per bar; the trained input also moved note counts)."""
         features = np.ascontiguousarray(features, dtype=np.float32)
         if features.ndim != 4 or features.shape[1:] != (2, STEPS, N_FEATURES):
             raise ValueError(f"features must be (B, 2, {STEPS}, {N_FEATURES}), got {features.shape}")
         if isinstance(controls, DrumControls):
-            ctrl = np.array([[controls.density, controls.complexity, controls.follow]], np.float32)
+            ctrl = np.array([[controls.density, 0.5, controls.follow]], np.float32)
             ctrl = np.repeat(ctrl, len(features), 0)
         else:
             ctrl = np.asarray(controls, np.float32).reshape(len(features), 3)
@@ -85,11 +174,21 @@ class DrumNet:
     # ------------------------------------------------------------------ decoding
     @staticmethod
     def decode(prob, vel, off, controls: DrumControls, rng: np.random.Generator) -> list[DrumHit]:
-        """One bar of (16, 9) model outputs -> hits (seeded variation and humanize)."""
-        u = 0.5 + controls.variation * (rng.random(prob.shape) - 0.5)
-        on = prob > u
-        both = on[:, _HAT_CLOSED] & on[:, _HAT_OPEN]  # a hat is either open or closed
-        on[both, np.where(prob[both, _HAT_CLOSED] >= prob[both, _HAT_OPEN], _HAT_OPEN, _HAT_CLOSED)] = False
+        """One bar of (16, 9) model outputs -> hits (seeded variation and humanize; complexity).
+
+        The bar plays as many notes as the model's p > 0.5 cells (density); variation picks them
+        by the logits plus seeded logistic noise ×variation (0: exactly the p > 0.5 cells)."""
+        logit = _logit(prob)
+        r = np.clip(rng.random(prob.shape), 1e-9, 1 - 1e-9)
+        score = logit + controls.variation * (np.log(r) - np.log1p(-r))
+        # a hat is either open or closed: the lower-scoring one of each step is out
+        weaker = np.where(score[:, _HAT_CLOSED] >= score[:, _HAT_OPEN], _HAT_OPEN, _HAT_CLOSED)
+        score[np.arange(STEPS), weaker] = -np.inf
+        n_notes = int((logit > 0).sum() - ((logit[:, _HAT_CLOSED] > 0) & (logit[:, _HAT_OPEN] > 0)).sum())
+        on = np.zeros(score.size, bool)
+        on[np.argsort(-score, axis=None, kind="stable")[:n_notes]] = True
+        on = on.reshape(prob.shape)
+        on = apply_complexity(on, logit, controls.complexity)
         h = controls.humanize
         jit_t, jit_v = rng.normal(0, 0.12, prob.shape), rng.normal(0, 0.1, prob.shape)
         hits = []
@@ -141,24 +240,6 @@ def hits_to_midi(bars: list[list[DrumHit]], bpm: float, tpb: int = 480, path: st
             events += note_events(tick, step // 2, 9, hit.note, hit.velocity)
     events.append((len(bars) * STEPS * step, b"\xff\x01end"))
     return write_midi(MidiFile(tpb, [events]), path)
-
-
-def _load_input(path: Path) -> tuple[np.ndarray, int, float | None]:
-    """Audio file, or MIDI rendered with fluidsynth (drums removed). Returns audio, sr, file tempo."""
-    if path.suffix.lower() in (".mid", ".midi", ".smf"):
-        from bandmate.data.midi import read_midi
-        from bandmate.data.render import render_songs
-        from bandmate.data.sources import SOUNDFONTS
-
-        data = path.read_bytes()
-        midi = read_midi(data)
-        dur = float(midi.ticks_to_seconds(midi.end_tick())) + 1.0
-        audio = render_songs([data], [dur], SOUNDFONTS["FluidR3_GM"])[0]
-        return audio, 16000, 60e6 / midi.tempo_map()[0][1]
-    import soundfile as sf
-
-    audio, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    return audio.T, sr, None
 
 
 def drums_main(argv: list[str] | None = None) -> int:
