@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import functools
-import os
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 
 from bandmate.data.drums import STEPS, VOICE_NAMES, VOICE_NOTES
-from bandmate.engines.base import EngineConfig
 from bandmate.engines.generator import GeneratorEngine, Note
 from bandmate.generators.drumnet import DEFAULT_MODEL, DrumControls, DrumHit, DrumNet
 
@@ -19,19 +15,10 @@ _FILL_STEPS = 4  # a fill replaces the last beat of its bar
 _NOTE_LENGTH = 0.125  # quarter notes (a 32nd): drums are one-shots, the note-off only ends the note
 
 
-@functools.cache
-def _shared_model(path: str) -> DrumNet:
-    """One onnxruntime session per model file and backend process, shared by every instance."""
-    return DrumNet(path)
-
-
 class DrumNetEngine(GeneratorEngine):
     name = "drumnet"
     capture_name = "DrumNet"
-
-    def __init__(self, config: EngineConfig, model_path: str | Path | None = None):
-        super().__init__(config)
-        self.net = _shared_model(str(model_path or os.environ.get("BANDMATE_DRUMNET_MODEL", DEFAULT_MODEL)))
+    model_class, model_env, default_model = DrumNet, "BANDMATE_DRUMNET_MODEL", DEFAULT_MODEL
 
     def generate_bar(self, bar: int, features_prev: np.ndarray, features_cur: np.ndarray,
                      params: Mapping[str, float]) -> list[Note]:

@@ -19,8 +19,10 @@ needed before it was generated (playback starts or jumps into it) is generated a
 from __future__ import annotations
 
 import bisect
+import functools
 import logging
 import math
+import os
 import time
 from abc import abstractmethod
 from collections import OrderedDict
@@ -81,7 +83,18 @@ class MidiOut:
     data2: int
 
 
+@functools.cache
+def _shared_model(model_class: type, path: str):
+    """One onnxruntime session per model file and backend process, shared by every instance."""
+    return model_class(path)
+
+
 class GeneratorEngine(Engine):
+    #: the runtime class (DrumNet, BassNet): ``model_class(path)``; its file is
+    #: $``model_env`` or ``default_model``
+    model_class: type | None = None
+    model_env: str = ""
+    default_model: Path | None = None
     #: a bar is generated this many quarter notes before it starts
     lookahead_beats: float = 1.0
     #: bars kept for Capture
@@ -89,8 +102,11 @@ class GeneratorEngine(Engine):
     #: Capture file names: <capture_name>-<date>-<time>.mid
     capture_name: str = "Generator"
 
-    def __init__(self, config: EngineConfig):
+    def __init__(self, config: EngineConfig, model_path: str | Path | None = None):
         super().__init__(config)
+        if self.model_class is not None:
+            path = model_path or os.environ.get(self.model_env) or self.default_model
+            self.net = _shared_model(self.model_class, str(path))
         self._history = np.zeros(int(16 * self.sample_rate), np.float32)  # last 16 s, mono
         self._n_in = 0  # stream samples received
         self._anchor: tuple[int, float, float] | None = None  # (stream sample, beat, tempo)
