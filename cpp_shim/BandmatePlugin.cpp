@@ -129,8 +129,10 @@ void BandmatePlugin::activate()
 
     const char* det = std::getenv("BANDMATE_DETERMINISTIC");
     deterministicEnv_ = det != nullptr && std::strcmp(det, "1") == 0;
+    waitBound_ = 2.0;
+    startupBound_ = 10.0;  // a backend being spawned imports numpy, onnxruntime, models...
     if (const char* bound = std::getenv("BANDMATE_WAIT_BOUND_S"))
-        waitBound_ = std::max(0.0, std::atof(bound));
+        waitBound_ = startupBound_ = std::max(0.0, std::atof(bound));
 
     inHop_.assign(size_t(channels_) * hop_, 0.0f);
     curWet_.assign(size_t(channels_) * hop_, 0.0f);
@@ -293,9 +295,11 @@ void BandmatePlugin::decideNextHop()
             if (reply.base == nullptr) {
                 // Deterministic (offline) renders wait, bounded; after one timeout we stop
                 // waiting until the link reconnects, so a dead backend cannot stall a render.
-                const uint32_t generation = link_->generation();  // before waiting: a reconnect
-                if (deterministic && wasSent && gaveUpGeneration_ != generation) {  // during the wait
-                    if (link_->waitReply(waitBound_))                               // re-arms waiting
+                // The generation is read before waiting, so a reconnect during the wait re-arms
+                // waiting; until the link first connects the bound allows for backend start-up.
+                const uint32_t generation = link_->generation();
+                if (deterministic && wasSent && gaveUpGeneration_ != generation) {
+                    if (link_->waitReply(generation == 0 ? startupBound_ : waitBound_))
                         continue;
                     gaveUpGeneration_ = generation;
                 }

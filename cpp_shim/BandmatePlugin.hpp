@@ -67,7 +67,7 @@ private:
     uint32_t hop_ = 256, fade_ = 240, headroomHops_ = 3, latency_ = 0;
     static constexpr uint32_t channels_ = DISTRHO_PLUGIN_NUM_INPUTS;  // 1 (mono build) or 2
     bool deterministicEnv_ = false;
-    double waitBound_ = 2.0;
+    double waitBound_ = 2.0, startupBound_ = 10.0;  // Deterministic mode's waits
     std::vector<float> inHop_, curWet_, nextWet_, dry_;
     std::vector<float> outValues_;  // wire outputs of the hop being played
     std::vector<uint8_t> sentOk_;   // per seq (mod size): was hop enqueued?
