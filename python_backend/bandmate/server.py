@@ -22,6 +22,7 @@ import zmq
 
 from bandmate.paths import runtime_dir, state_dir
 from bandmate.sessions import SessionTable
+from bandmate.specs import all_specs
 
 log = logging.getLogger("bandmate.backend")
 
@@ -147,6 +148,8 @@ class Backend:
     def _loop(self, router: zmq.Socket, pairs: list[zmq.Socket]) -> None:
         table = SessionTable(self.config.session_idle_s)  # inline engines / PING answers
         sticky: dict[bytes, int] = {}
+        # Engines that use reference links must share one LinkBoard: all go to worker 0.
+        linked = {s.engine.encode().ljust(16, b"\0") for s in all_specs() if s.extra.get("links")}
         load = [0] * len(pairs)
         poller = zmq.Poller()
         poller.register(router, zmq.POLLIN)
@@ -171,7 +174,7 @@ class Backend:
                         continue
                     w = sticky.get(ident)
                     if w is None:
-                        w = sticky[ident] = load.index(min(load))
+                        w = sticky[ident] = 0 if bytes(buf[32:48]) in linked else load.index(min(load))
                         load[w] += 1
                     pairs[w].send_multipart([identity, frame], copy=False)
             for pair in pairs:

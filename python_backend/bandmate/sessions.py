@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bandmate.engines import ENGINES, EngineConfig, create_engine
+from bandmate.links import LinkBoard
 from bandmate.protocol import (
     ErrorCode,
     Message,
@@ -37,6 +38,7 @@ class SessionTable:
 
     def __init__(self, idle_timeout: float = 60.0):
         self.idle_timeout = idle_timeout
+        self.links = LinkBoard()  # shared by this process's sessions (see bandmate.links)
         self.sessions: dict[bytes, Session] = {}
         self.errors: Counter[str] = Counter()
         self.processed = 0
@@ -94,7 +96,8 @@ class SessionTable:
     def _open(self, identity: bytes, key: tuple, params: dict, h) -> Session:
         engine_name, rate, channels, frames, _ = key
         try:
-            engine = create_engine(engine_name, EngineConfig(rate, channels, activation_params=params))
+            engine = create_engine(engine_name, EngineConfig(rate, channels, activation_params=params,
+                                                             links=self.links, identity=identity))
         except ValueError as e:
             raise ProtocolError(ErrorCode.BAD_CONFIG, str(e), h) from None
         if engine.hop != frames:
@@ -109,4 +112,5 @@ class SessionTable:
         stale = [k for k, s in self.sessions.items() if now - s.last_seen > self.idle_timeout]
         for k in stale:
             del self.sessions[k]
+            self.links.withdraw(k)
         return len(stale)

@@ -27,6 +27,10 @@ class EngineConfig:
     #: parameter values at activation (plain units); they pick the mode (hop, latency)
     #: for specs with a ``mode_param``. Missing -> spec defaults.
     activation_params: Mapping[str, float] | None = None
+    #: the backend process's reference links (bandmate.links.LinkBoard) and this
+    #: instance's identity on them; None for engines run on their own (offline, tests)
+    links: object | None = None
+    identity: bytes = b""
 
 
 class Engine(ABC):
@@ -37,6 +41,7 @@ class Engine(ABC):
         self.spec: PluginSpec = load_spec(self.name)
         if config.channels not in (1, 2):
             raise ValueError(f"{self.spec.plugin_name}: {config.channels} channels (mono or stereo only)")
+        self.config = config
         self.sample_rate = int(config.sample_rate)
         self.channels = int(config.channels)
         self.activation_params = self.spec.defaults() | dict(config.activation_params or {})

@@ -150,7 +150,7 @@ class GeneratorEngine(Engine):
 
     # ------------------------------------------------------------------ engine API
     def reset(self) -> None:
-        self.__init__(EngineConfig(self.sample_rate, self.channels, self.activation_params))
+        self.__init__(self.config)
 
     def process(self, audio: np.ndarray, params: Mapping[str, float]) -> tuple[np.ndarray, dict[str, float]]:
         out, meters, _ = self.process_midi(audio, params)
