@@ -31,6 +31,14 @@ def main(argv: list[str] | None = None) -> int:
         from bandmate.generators.drumnet import drums_main
 
         return drums_main(argv[1:])
+    if argv and argv[0] == "match":
+        from bandmate.match import match_main
+
+        return match_main(argv[1:])
+    if argv and argv[0] == "bass":
+        from bandmate.generators.bassnet import bass_main
+
+        return bass_main(argv[1:])
     parser = argparse.ArgumentParser(prog="bandmate", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -49,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_process)
 
+    sub.add_parser("match", help="match IN.wav's spectrum to --reference REF.wav with BandmateXSpecMatch")
     sub.add_parser("drums", help="write drum MIDI that fits IN.wav|IN.mid (see `bandmate drums -h`)")
+    sub.add_parser("bass", help="write a bass line (MIDI) that fits IN.wav|IN.mid (see `bandmate bass -h`)")
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -10,6 +10,7 @@ ENGINES = {
     "reference": "bandmate.engines.reference:ReferenceEngine",
     "resonance": "bandmate.engines.resonance:ResonanceEngine",
     "drumnet": "bandmate.engines.drumnet:DrumNetEngine",
+    "xspecmatch": "bandmate.engines.xspecmatch:XSpecMatchEngine",
 }
 
 
