@@ -10,6 +10,7 @@ Wrong-thread or wrong-time host callbacks land in ``violations``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -298,19 +299,56 @@ class ClapPlugin:
 
 
 def paced_run(plugins: Sequence[ClapPlugin], seconds: float, block: int = 512, rt_priority: bool = False,
-              noise_level: float = 0.1) -> PacedStats:
+              noise_level: float = 0.1, input_audio: np.ndarray | None = None) -> PacedStats:
     """Processes `plugins` (active, same sample rate) one after another every block period at
     wall-clock rate on one audio thread, like a DAW with len(plugins) tracks. The loop runs in
-    C++ with the GIL released. Main inputs get white noise; output events are counted only."""
+    C++ with the GIL released. Inputs get white noise, or `input_audio` (channels, frames), looped;
+    output events are counted only."""
+    return _paced(plugins, seconds, block, rt_priority, noise_level, input_audio, ()).stats
+
+
+@dataclass
+class PacedRecording:
+    """A paced run whose outputs were kept (see paced_record)."""
+
+    stats: PacedStats
+    block_times_s: np.ndarray  # wake-up of each period on time.monotonic()'s clock (CLOCK_MONOTONIC)
+    period_cpu_s: np.ndarray   # audio-thread CPU time of each period's work (preemption excluded; on a VM
+                               # guest without steal accounting, time the vCPU was stolen is included)
+    period_sys_s: np.ndarray   # ... of which in the kernel
+    period_faults: np.ndarray  # page faults of the audio thread in each period's work
+    wake_late_s: np.ndarray    # per period: wake-up minus scheduled start
+    period_work_s: np.ndarray  # per period: wall time of all plugins' process() calls
+                               # (overrun where wake_late_s + period_work_s > stats.period_s)
+    outputs: list[np.ndarray]  # main output (channels, blocks * block) of each recorded plugin
+    process_errors: int        # process() calls that returned CLAP_PROCESS_ERROR
+
+
+def paced_record(plugins: Sequence[ClapPlugin], seconds: float, block: int = 512, record: Sequence[int] = (0,),
+                 input_audio: np.ndarray | None = None, rt_priority: bool = False,
+                 noise_level: float = 0.1) -> PacedRecording:
+    """paced_run that also returns the main outputs of plugins[i] for i in `record` (copied outside the
+    timed work) and each period's wall-clock time, so output samples can be lined up with events
+    (e.g. a backend kill) made by another Python thread meanwhile (the GIL is released)."""
+    return _paced(plugins, seconds, block, rt_priority, noise_level, input_audio, record)
+
+
+def _paced(plugins: Sequence[ClapPlugin], seconds: float, block: int, rt_priority: bool, noise_level: float,
+           input_audio: np.ndarray | None, record: Sequence[int]) -> PacedRecording:
+    if input_audio is not None:
+        input_audio = np.ascontiguousarray(np.atleast_2d(input_audio), dtype=np.float32)
     r = _clap.paced_run([p._host for p in plugins], float(seconds), int(block), bool(rt_priority),
-                        float(noise_level))
+                        float(noise_level), input_audio, [int(i) for i in record])
     period = r["period"]
     durations = np.asarray(r["durations"])
     total = percentiles(np.asarray(r["period_durations"]), period)
-    return PacedStats(
+    stats = PacedStats(
         blocks=int(r["blocks"]), overruns=int(r["overruns"]), period_s=period,
         p50=total["p50"], p99=total["p99"], max=total["max"],
         per_plugin=[percentiles(durations[:, i], period) for i in range(durations.shape[1])],
         wake_late_max_s=float(np.max(r["wake_late"])) if r["blocks"] else 0.0,
         rt_priority=bool(r["rt_priority"]), out_events=int(r["out_events"]), durations_s=durations,
     )
+    return PacedRecording(stats, np.asarray(r["block_times"]), np.asarray(r["period_cpu"]),
+                          np.asarray(r["period_sys"]), np.asarray(r["period_faults"]), np.asarray(r["wake_late"]),
+                          np.asarray(r["period_durations"]), list(r["recorded"]), int(r["process_errors"]))

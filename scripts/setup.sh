@@ -10,6 +10,7 @@ APT_PACKAGES=(
   dpf-source libzmq3-dev cppzmq-dev          # plugin shell
   fluidsynth fluid-soundfont-gm               # rendering MIDI to audio (demo input, benches, data)
   musescore-general-soundfont mma openttd-openmsx freedoom   # offline music data (generators)
+  clang-22 libclang-rt-22-dev                 # RealtimeSanitizer test host (Debian 12 security updates)
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -27,6 +28,9 @@ python3 -m pip install -q --disable-pip-version-check -e ".[test]"
 echo "==> build plugins"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release > build.log 2>&1 || { cat build.log; exit 1; }
 cmake --build build -j"$(nproc)" >> build.log 2>&1 || { tail -50 build.log; exit 1; }
+
+echo "==> build the RealtimeSanitizer test host (tests/test_rtsan.py)"
+bash plugin_host/rtsan/build.sh > /dev/null
 
 echo "==> install plugins into ~/.vst3 and ~/.clap"
 mkdir -p "$HOME/.vst3" "$HOME/.clap"

@@ -61,11 +61,19 @@ py::tuple process(ClapHost& h, py::object audio, uint32_t frames, const std::vec
     return py::make_tuple(out, midi_out, param_out, r.statuses);
 }
 
-py::dict paced(const std::vector<ClapHost*>& hosts, double seconds, uint32_t block, bool rt, float noise) {
+py::dict paced(const std::vector<ClapHost*>& hosts, double seconds, uint32_t block, bool rt, float noise,
+               py::object input, const std::vector<size_t>& record) {
+    py::array_t<float, py::array::c_style | py::array::forcecast> in;
+    bm::PacedInput signal;
+    if (!input.is_none()) {
+        in = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(input);
+        if (!in || in.ndim() != 2) throw std::invalid_argument("input must be a (channels, frames) float32 array");
+        signal = {in.data(), uint32_t(in.shape(0)), uint64_t(in.shape(1))};
+    }
     bm::PacedResult r;
     {
         py::gil_scoped_release release;
-        r = bm::paced_run(hosts, seconds, block, rt, noise);
+        r = bm::paced_run(hosts, seconds, block, rt, noise, signal, record);
     }
     py::array_t<double> durations({size_t(r.blocks), hosts.size()});
     std::copy(r.durations.begin(), r.durations.end(), durations.mutable_data());
@@ -78,6 +86,19 @@ py::dict paced(const std::vector<ClapHost*>& hosts, double seconds, uint32_t blo
     out["durations"] = durations;
     out["period_durations"] = py::array_t<double>(r.period_durations.size(), r.period_durations.data());
     out["wake_late"] = py::array_t<double>(r.wake_late.size(), r.wake_late.data());
+    out["block_times"] = py::array_t<double>(r.block_times.size(), r.block_times.data());
+    out["period_cpu"] = py::array_t<double>(r.period_cpu.size(), r.period_cpu.data());
+    out["period_sys"] = py::array_t<double>(r.period_sys.size(), r.period_sys.data());
+    out["period_faults"] = py::array_t<uint32_t>(r.period_faults.size(), r.period_faults.data());
+    out["process_errors"] = r.process_errors;
+    py::list recorded;
+    for (size_t j = 0; j < r.recorded.size(); ++j) {
+        const size_t ch = r.recorded_channels[j], frames = ch ? r.recorded[j].size() / ch : 0;
+        py::array_t<float> a({ch, frames});
+        std::copy(r.recorded[j].begin(), r.recorded[j].end(), a.mutable_data());
+        recorded.append(a);
+    }
+    out["recorded"] = recorded;
     return out;
 }
 
@@ -88,7 +109,7 @@ PYBIND11_MODULE(_clap, m) {
     m.def("list_plugins", &list_plugins, py::arg("path"));
     m.def("probe_create", &ClapHost::probe_create, py::arg("path"), py::arg("plugin_id"));
     m.def("paced_run", &paced, py::arg("hosts"), py::arg("seconds"), py::arg("block"), py::arg("rt_priority"),
-          py::arg("noise_level"));
+          py::arg("noise_level"), py::arg("input") = py::none(), py::arg("record") = std::vector<size_t>{});
 
     py::class_<ClapHost>(m, "Host")
         .def(py::init<const std::string&, const std::string&, const std::vector<std::string>&>(), py::arg("path"),
