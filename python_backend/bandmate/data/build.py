@@ -52,8 +52,10 @@ def _split_of(key: str, seed: int, fractions=(0.7, 0.15)) -> str:
     return "train" if u < fractions[0] else "val" if u < fractions[0] + fractions[1] else "test"
 
 
-def collect_songs(seed: int, limit: int | None, jobs: int) -> list[tuple[sources.Song, dict]]:
-    """All songs with their metadata; MMA songs are rendered to MIDI here (``mma``)."""
+def collect_songs(seed: int, limit: int | None, jobs: int,
+                  midi_cache: Path | None = None) -> list[tuple[sources.Song, dict]]:
+    """All songs with their metadata; MMA songs are rendered to MIDI here (``mma``), and kept
+    in ``midi_cache/<sha1 of the MMA text>.mid`` when given (shared by the DrumNet and BassNet builds)."""
     grooves = sources.mma_grooves()
     if limit:
         grooves = [grooves[i] for i in np.random.default_rng(seed).permutation(len(grooves))[:limit]]
@@ -68,8 +70,15 @@ def collect_songs(seed: int, limit: int | None, jobs: int) -> list[tuple[sources
 
     def run(item):
         song, _ = item
+        cached = midi_cache / f"{hashlib.sha1(song.mma_text.encode()).hexdigest()}.mid" if midi_cache else None
         try:
-            song.midi = sources.render_mma(song.mma_text)
+            if cached is not None and cached.exists():
+                song.midi = cached.read_bytes()
+            else:
+                song.midi = sources.render_mma(song.mma_text)
+                if cached is not None:
+                    cached.parent.mkdir(parents=True, exist_ok=True)
+                    cached.write_bytes(song.midi)
         except RuntimeError as e:
             song.midi = None
             item[1]["skip"] = str(e)[:200]
@@ -136,7 +145,7 @@ def build(out: Path, seed: int = 0, limit: int | None = None, jobs: int = 2) -> 
         raise SystemExit(f"missing Debian packages: {pkgs}\n  install them with: apt-get install {pkgs}")
     t0 = time.time()
     out.mkdir(parents=True, exist_ok=True)
-    songs = collect_songs(seed, limit, jobs)
+    songs = collect_songs(seed, limit, jobs, midi_cache=out / "midi")
     entries, skipped, todo = [], [], {name: [] for name in sources.SOUNDFONTS}
     sf_names = list(sources.SOUNDFONTS)
     for i, (song, meta) in enumerate(songs):

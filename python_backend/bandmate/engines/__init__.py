@@ -11,6 +11,7 @@ ENGINES = {
     "resonance": "bandmate.engines.resonance:ResonanceEngine",
     "drumnet": "bandmate.engines.drumnet:DrumNetEngine",
     "xspecmatch": "bandmate.engines.xspecmatch:XSpecMatchEngine",
+    "bassnet": "bandmate.engines.bassnet:BassNetEngine",
 }
 
 

@@ -1,0 +1,93 @@
+"""BandmateBassNet in our CLAP host: bass MIDI locked to the transport, identical to the
+offline engine at any block size, controls reach the model, no stuck notes, capture.
+(The transport/MIDI machinery shared with DrumNet is tested in depth in test_drumnet_plugin.py.)"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from bandmate.data.midi import read_midi
+from bandmate.engines import EngineConfig, create_engine
+from bandmate.generators.bassnet import program_for_timbre
+from bandmate.specs import load_spec
+
+import plugin_host as ph
+from tests.conftest import plugin_path
+from tests.test_drumnet_plugin import RATE, STEP, TEMPO, assert_balanced, notes
+
+SPEC = load_spec("bassnet")
+
+
+def chords(seconds: float) -> np.ndarray:
+    """A I-vi-IV-V progression, one chord per bar (2 s at 120 BPM), piano-like decay per beat."""
+    t = np.arange(int(seconds * RATE)) / RATE
+    roots = [60, 57, 53, 55]
+    x = np.zeros_like(t)
+    for k, root in enumerate(roots * int(np.ceil(seconds / 8))):
+        seg = (t >= 2 * k) & (t < 2 * k + 2)
+        third = 4 if root in (60, 53, 55) else 3
+        for semis in (0, third, 7):
+            f = 440 * 2 ** ((root + semis - 69) / 12)
+            x[seg] += 0.15 * np.sin(2 * np.pi * f * t[seg]) * np.exp(-np.mod(t[seg], 0.5) * 3)
+    return np.tile(x.astype(np.float32), (2, 1))
+
+
+def plugin(**params) -> ph.ClapPlugin:
+    p = ph.ClapPlugin(str(plugin_path("BassNet", "clap")))
+    p.set_param("Deterministic", 1.0)
+    for name, value in params.items():
+        p.set_param(name, value)
+    assert p.activate(RATE, max_block=512)
+    return p
+
+
+def play(p, x, block_size=512):
+    r = p.process(x, block_size=block_size, transport=ph.Transport(tempo=TEMPO, playing=True))
+    r2 = p.process(np.zeros((2, 16384), np.float32), block_size=block_size, transport=ph.Transport(playing=False))
+    return notes(r.midi_out, p.latency) + [(m[0] + x.shape[1], *m[1:]) for m in notes(r2.midi_out, p.latency)]
+
+
+def test_bass_midi_matches_the_engine_at_any_block_size():
+    x = chords(8.0)
+    msgs = play(plugin(Density=0.7), x)
+    assert msgs == play(plugin(Density=0.7), x, block_size="random")
+    eng = create_engine("bassnet", EngineConfig(RATE, 2))
+    params = SPEC.defaults() | {"density": 0.7, "deterministic": 1.0}
+    expected, hop, lat = [], eng.hop, SPEC.plugin_latency(RATE, 512)
+    padded = np.concatenate([x, np.zeros((2, lat + 16384), np.float32)], axis=1)
+    for j in range(padded.shape[1] // hop):
+        beat = j * hop / RATE * TEMPO / 60
+        tp = {"playing": float(j * hop < x.shape[1]), "bar": beat // 4, "beat": beat % 4, "tempo_bpm": TEMPO,
+              "beats_per_bar": 4.0}
+        _, _, events = eng.process_midi(padded[:, j * hop:(j + 1) * hop], params | tp)
+        expected += [(j * hop + e.offset, e.status, e.data1, e.data2) for e in events]
+    assert msgs == [m for m in expected if m[0] < x.shape[1] + 16384 - lat]
+    ons = [m for m in msgs if m[1] == 0x90]
+    assert len(ons) >= 8 and all(m[0] % STEP == 0 for m in ons)
+    assert all(28 <= m[2] <= 55 for m in ons), "bass range E1..G3"
+    assert_balanced(msgs)
+
+
+def test_register_and_channel_controls():
+    x = chords(8.0)
+    low = [m[2] for m in play(plugin(Register=0.1), x) if m[1] == 0x90]
+    high_msgs = play(plugin(Register=0.9, **{"MIDI channel": 5}), x)
+    high = [m[2] for m in high_msgs if m[1] == 0x94]
+    assert low and high and np.mean(high) > np.mean(low) + 3
+    assert all(m[1] & 0x0F == 4 for m in high_msgs), "everything on channel 5"
+
+
+def test_capture_has_the_program_for_the_timbre():
+    music_dir = Path(os.environ["XDG_MUSIC_DIR"]) / "Bandmate"
+    before = set(music_dir.glob("BassNet-*.mid")) if music_dir.exists() else set()
+    p = plugin(Timbre=0.95, **{"Capture bars": 4})
+    play(p, chords(8.0))
+    p.set_param("Capture", 1.0)
+    p.process(np.zeros((2, 2048), np.float32), transport=ph.Transport(playing=False))
+    (path,) = set(music_dir.glob("BassNet-*.mid")) - before
+    midi = read_midi(path)
+    programs = [m[1] for tr in midi.tracks for _, m in tr if m[0] & 0xF0 == 0xC0]
+    assert programs == [program_for_timbre(0.95)]
+    assert midi.notes() and all(n.end > n.start for n in midi.notes())
