@@ -100,6 +100,45 @@ def test_injected_resonance_is_reduced():
     assert abs(band_db(y[:, s], 6000, 12000) - band_db(xin[:, s], 6000, 12000)) < 1.0
 
 
+@pytest.mark.parametrize("sr", [48000, 96000])
+def test_low_frequency_resonance_is_resolved(sr):
+    """A Q 30 resonance at 180 Hz is ~6 Hz wide: only the 341 ms low-path analysis resolves it."""
+    n = 4 * sr
+    rng = np.random.default_rng(9)
+    x = ss.lfilter([0.049922035, -0.095993537, 0.050612699, -0.004408786],
+                   [1.0, -2.494956002, 2.017265875, -0.522189400], rng.standard_normal((2, n)), axis=-1)
+    x *= 0.1 / np.sqrt(np.mean(x**2))
+    b, a = peaking(180.0, 12.0, 30, sr)
+    xin = ss.lfilter(b, a, x, axis=-1)
+    e = ResonanceEngine(EngineConfig(sr, 2))
+    y = e.process_buffer(xin, {"amount": -1.0})
+    s = slice(2 * sr, None)
+
+    def band(z, lo, hi):
+        f, p = ss.welch(z[:, s], sr, nperseg=32768, axis=-1)
+        return 10 * np.log10(p[..., (f >= lo) & (f <= hi)].sum())
+
+    excess = band(xin, 177, 183) - band(x, 177, 183)
+    residual = band(y, 177, 183) - band(x, 177, 183)
+    assert excess > 8.0
+    assert residual < 0.4 * excess, (excess, residual)
+    # an octave away nothing moves
+    assert abs(band(y, 340, 420) - band(xin, 340, 420)) < 1.0
+    assert abs(band(y, 70, 90) - band(xin, 70, 90)) < 1.0
+
+
+def test_steady_bass_note_is_left_alone():
+    """Below the resolution limit a steady tone is a note, not a resonance."""
+    n = 3 * FS
+    t = np.arange(n) / FS
+    x = pink(n, 10) * 0.3
+    x += 0.2 * np.sin(2 * np.pi * 55.0 * t)
+    e = ResonanceEngine(EngineConfig(FS, 2))
+    y = e.process_buffer(x, {"amount": -1.0})
+    s = slice(FS, None)
+    assert abs(band_db(y[:, s], 50, 60) - band_db(x[:, s], 50, 60)) < 0.5
+
+
 def test_positive_amount_raises_harmonic_peaks():
     n = 3 * FS
     t = np.arange(n) / FS

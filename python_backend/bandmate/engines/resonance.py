@@ -2,37 +2,52 @@
 
 Design
 ------
-*Analysis* (every ``update`` = 256 samples at 48 kHz; everything scales with the rate factor):
-a Hann window of 4096 samples (85 ms) ending at the newest input sample, its power max-pooled
-(bins 2j-1, 2j, 2j+1) onto the 1025-bin grid of the 2048-point filter FFT, so a narrow peak
-keeps the prominence of the finer analysis. Per bin:
+Sample counts are given at 48 kHz and scale with the spec's rate factor (times and frequencies
+stay put), except where noted.
 
-1. power, stereo-linked (``stereo_link`` blends each channel's power with the channel mean;
-   at 1.0 one detector/filter serves both channels), optionally in mid/side (M/S is applied to
-   the spectra: the FFT is linear); a one-pole smooths it over time (40 ms at 1 kHz);
-2. light smoothing across frequency (box ~ f / Q_det, none at the lowest bins; ``sharpness``);
-3. spectral envelope: a robust two-pass +-1/3-octave moving average in the power domain (second
-   pass with peaks clipped to the first envelope + 2 dB);
-4. prominence = 10 log10(power / envelope) + tilt (dB/oct around 1 kHz) - threshold
-   (``selectivity``: 0.5..7.5 dB), through a 4 dB quadratic soft knee, times 3 |amount|,
-   capped at ``depth_db``, faded out (half an octave) outside ``low_hz``..``high_hz``;
-5. cuts: widened by one bin (max) and box-smoothed across frequency (~ f / Q_gain, sharper with
-   ``sharpness``); emphasis: only a [1/4 1/2 1/4] smoothing so the floor beside a lifted
-   harmonic is not lifted too. Then per-bin attack/release one-poles whose time constants
-   scale with sqrt(1 kHz / f) (clipped 0.5..2x), so the curve neither zips nor flutters.
+*Analysis* (every ``update`` = 512 samples, 10.7 ms; 1024 in low-latency mode) on a log-frequency
+grid of ``GRID_PER_OCT`` = 96 points per octave, 20 Hz .. 20 kHz (~960 points). FFT bins map onto
+the grid through precomputed sparse matrices (interpolation where bins are sparser than grid
+points, a triangular average where they are denser). Powers are stereo-linked (``stereo_link``
+blends each channel's power with the channel mean; at 1.0 one detector/filter serves both
+channels), optionally in mid/side. Two detection paths:
 
-*Application*: the gain curve (dB) becomes a **minimum-phase FIR** through the real cepstrum
-on the 2048-point grid (fold, exponentiate), applied by overlap-save with the same FFT, one
-hop at a time: the filter adds no latency, only the group delay of an equivalent analog
-dynamic-EQ notch. The gain curve is smooth over >= 3 bins, so the min-phase response decays
-well inside 2048 - hop samples and overlap-save wrap-around is negligible. Each output hop
-crossfades between the previous and the new filter (one stacked IFFT), ramped over the update
-interval, so filter updates never step.
+- *main path*, whole range: a 4096-sample Hann window (85 ms, 11.7 Hz bins; 43 ms at 96 kHz)
+  ending at the newest input sample, one-pole smoothed (``DETECT_TAU_MS`` at 1 kHz, scaled with
+  sqrt(1 kHz / f), 0.5..2x: persistence, so drum hits and short notes count less);
+- *low path*, below ~1.4 kHz, where a Q 20..40 resonance is only 4..35 Hz wide: a 16384-sample
+  window (341 ms, 2.9 Hz bins), computed on the input low-passed (80-tap FIR, 2.7 kHz) and
+  decimated to 6 kHz, so it costs a 2048-point FFT. Fine resolution also resolves every steady
+  note as a sharp line, so this path only counts where the spectrum is noise-like: it is gated
+  in by the spectral flatness over +-1/3 octave (``FLAT_DB``); in tonal material the main path
+  decides alone.
+
+Per path: prominence = 10 log10(power / envelope), the envelope a robust two-pass +-1/3-octave
+moving average in the power domain (second pass with peaks clipped to the first envelope + 2 dB),
+after light smoothing across +-``sharpness``-dependent points. The larger of the two prominences,
++ tilt (dB/oct around 1 kHz) - threshold (``selectivity``: 0.5..7.5 dB), goes through a 4 dB
+quadratic soft knee, times ``SLOPE`` |amount|, capped at ``depth_db`` (one table lookup), faded
+out (half an octave) outside ``low_hz``..``high_hz`` and an octave below ``RESOLVE_HZ``, where a
+Q 20 resonance is narrower than the low path's resolution and cannot be told from a bass note.
+Cuts are spread over the peak's width (minimum over +-d points, d ~ half a Q 30 bandwidth at the
+default ``sharpness``, then smoothed), so a peak is cut over its whole width; emphasis is not
+widened, so the floor beside a lifted harmonic is not lifted too. Per-point attack/release
+one-poles (time constants scaled like the detector's) keep the curve from zipping.
+
+The grid curve maps onto the ``n_fir`` = 2048-point filter grid (23.4 Hz bins): where the grid is
+finer than the filter bins (below ~3 kHz) each bin takes the deepest cut (or highest boost) of
+the points it covers, so a narrow low-frequency notch keeps its depth; above, it is interpolated.
+
+*Application*: the gain curve (dB) becomes a **minimum-phase FIR** of ``n_fir`` taps through the
+real cepstrum (fold, exponentiate), applied by uniformly partitioned overlap-save convolution
+(partitions of one hop, a frequency-domain delay line of ``n_fir / hop`` input spectra): exact
+linear convolution, no added latency, per hop one small FFT pair. The filter is rebuilt only when
+the curve moved by more than ``SKIP_DB``; after a rebuild the first ``XFADE`` samples crossfade
+the previous filter's output into the new one's, so filter updates never step.
 
 *Latency*: "normal" (hop 256, engine latency 256 at 48 kHz) spends its 256 samples on look-ahead:
 the analysis sees 256 samples beyond the audio being filtered, so attacks land on time.
-"Low latency" (hop 64, engine latency 0) analyses at the same 256-sample rate and filters every
-64-sample hop.
+"Low latency" (hop 64, engine latency 0) filters every 64-sample hop.
 
 *Emphasis* (amount > 0) lifts prominent (harmonic) peaks; the make-up gain integrates the
 measured wet/dry energy ratio (100 ms) so the broadband level stays put.
@@ -42,7 +57,8 @@ Output = dry + mix * (wet - dry), times output gain (mix and gain ramped over ea
 dry input delayed by exactly ``self.latency``. ``mid_side`` switches crossfade the old-domain
 output into the new one. Meters ``gr_*``: the largest-magnitude gain (dB) of the applied curve
 (channel mean) in < 250 Hz, 250 Hz - 2 kHz, 2 - 6 kHz, > 6 kHz, refreshed every 4 updates.
-Benches read ``last_gain_db`` (the applied curve, (channels, 1025 * rate factor) dB).
+Benches read ``last_gain_db`` (the applied curve on the filter grid, (channels, 1025 * rate
+factor) dB) and ``update`` (samples between curves).
 """
 
 from __future__ import annotations
@@ -52,6 +68,9 @@ from collections.abc import Mapping
 
 import numpy as np
 import scipy.fft as sfft
+import scipy.signal as ssig
+import scipy.sparse as sps
+from scipy.ndimage import minimum_filter1d, uniform_filter1d
 
 from bandmate.engines.base import Engine, EngineConfig
 
@@ -60,36 +79,61 @@ _SQRT_HALF = math.sqrt(0.5)
 METER_IDS = ("gr_low", "gr_lowmid", "gr_highmid", "gr_high")
 METER_EDGES_HZ = (0.0, 250.0, 2000.0, 6000.0)
 
-# tuning constants (not user parameters)
+# tuning constants (not user parameters); sample counts at 48 kHz
+UPDATE, UPDATE_LL = 512, 1024  # analysis interval (normal, low-latency mode)
+N_FIR = 2048  # filter length / filter grid
+N_SHORT = 4096  # analysis window, everywhere (85 ms, 11.7 Hz bins)
+N_LONG = 16384  # analysis window of the low path (341 ms, 2.9 Hz bins) ...
+LONG_DECIMATE, LONG_LOWPASS_HZ, LONG_TAPS = 8, 2700.0, 80  # ... computed at a decimated rate
+CROSSOVER_HZ = 1000.0  # the low path covers the grid below CROSSOVER_HZ * sqrt(2), fading out over an octave
+XFADE = 128  # filter crossfade after an update
+SKIP_DB = 0.05  # the filter is rebuilt only when the filter-grid curve moved more than this (dB)
+GRID_LO_HZ, GRID_HI_HZ, GRID_PER_OCT = 20.0, 20000.0, 96
 ENVELOPE_OCT = 1.0 / 3.0  # envelope half-width, octaves
-ENVELOPE_MIN_BINS = 6  # ... at least this many bins (at 48 kHz / n_fft 2048)
 ENVELOPE_CLIP = 10 ** (2.0 / 10)  # second envelope pass: peaks clipped to envelope + 2 dB (power)
 KNEE_DB = 4.0
 SLOPE = 3.0  # dB of gain per dB of prominence above threshold at |amount| = 1
-DETECT_TAU_MS = 40.0  # power smoothing before detection (at 1 kHz)
+DETECT_TAU_MS = 120.0  # power smoothing before detection (at 1 kHz, scaled with sqrt(1 kHz / f), 0.5..2x)
+DETECT_TAU_LONG_MS = 150.0  # ... of the low path
+LONG_SD = 1  # low path: smoothing across +-LONG_SD grid points (its estimate has few averages)
+LONG_THR_DB = -0.5  # low path: threshold offset
+FLAT_DB = (-6.0, -3.0)  # low path gated in by spectral flatness (dB, over +-1/3 octave): noise-like only
+LONG_GATE_DB = 30.0  # prominence removed from the low path where it is gated out
+RESOLVE_HZ = 84.0  # detection fades out an octave below: a Q 20 peak there is narrower than the 4.2 Hz
+#                   resolution of the 341 ms window, so it cannot be told from a bass note
 MAKEUP_TAU_MS = 100.0
 EMPHASIS_THR_OFFSET_DB = 2.0  # emphasis reacts to smaller peaks than suppression
-ANALYSIS_MULT = 2
 
 
-class _Box:
-    """Moving average across bins with a per-bin half-width (cumulative-sum trick, O(K))."""
+def _hann(n: int) -> np.ndarray:
+    return 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)
 
-    def __init__(self, half: np.ndarray, channels: int):
-        k = np.arange(len(half))
-        K = len(half)
-        self.lo = np.clip(k - half, 0, K).astype(np.intp)
-        self.hi = np.clip(k + half + 1, 0, K).astype(np.intp)
-        self.inv = 1.0 / (self.hi - self.lo)
-        self.cs = np.zeros((channels, K + 1))
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        cs = self.cs[: x.shape[0]]
-        np.cumsum(x, axis=-1, out=cs[:, 1:])
-        out = np.take(cs, self.hi, axis=-1)
-        out -= np.take(cs, self.lo, axis=-1)
-        out *= self.inv
-        return out
+def _bins_to_grid(freqs: np.ndarray, grid: np.ndarray) -> sps.csr_matrix:
+    """Sparse (G, K) map from FFT-bin power to grid points: linear interpolation where bins are
+    sparser than grid points, a triangular (log-frequency) average where they are denser."""
+    rows, cols, vals = [], [], []
+    df = freqs[1] - freqs[0]
+    lg = np.log2(grid)
+    step = lg[1] - lg[0]
+    for g, f in enumerate(grid):
+        lo, hi = f * 2.0 ** (-step), f * 2.0 ** step
+        k0, k1 = int(np.ceil(lo / df)), int(np.floor(hi / df))
+        if k1 - k0 + 1 >= 3:  # average (triangular in log f) over the bins near the point
+            k = np.arange(max(k0, 1), k1 + 1)
+            w = np.maximum(1.0 - np.abs(np.log2(k * df) - lg[g]) / step, 0.0)
+            w /= w.sum()
+            rows += [g] * len(k)
+            cols += list(k)
+            vals += list(w)
+        else:  # interpolate between the two bins around f
+            x = f / df
+            k = int(np.floor(x))
+            t = x - k
+            rows += [g, g]
+            cols += [k, min(k + 1, len(freqs) - 1)]
+            vals += [1.0 - t, t]
+    return sps.csr_matrix((vals, (rows, cols)), shape=(len(grid), len(freqs)))
 
 
 class ResonanceEngine(Engine):
@@ -99,67 +143,124 @@ class ResonanceEngine(Engine):
         super().__init__(config)
         rf = self.spec.rate_factor(self.sample_rate)
         self.rate_factor = rf
-        self.n_fft = N = 2048 * rf
-        self.update = 256 * rf
-        self.hops_per_update = max(1, self.update // self.hop)
-        self.update = self.hops_per_update * self.hop
-        self.lookahead = self.latency
-        C = self.channels
-        K = N // 2 + 1
-        self.K = K
         fs = float(self.sample_rate)
+        hop = self.hop
+        # low-latency mode (no look-ahead, 64-sample hops) analyses half as often, to stay within its CPU budget
+        self.update = max((UPDATE if self.latency > 0 else UPDATE_LL) * rf, hop) // hop * hop
+        self.hops_per_update = self.update // hop
+        self.xfade_hops = min(self.hops_per_update, max(1, -(-XFADE * rf // hop)))
+        self.lookahead = self.latency
+
+        # filter: n_fir taps, partitions of one hop
+        self.n_fir = N = N_FIR * rf
+        self.K = K = N // 2 + 1
+        self.n_part = N // hop
         self.freqs = np.arange(K) * fs / N
-        f = np.maximum(self.freqs, fs / N)
-        self._k = np.arange(K, dtype=np.float64)
-        self._fscale = np.clip(np.sqrt(1000.0 / f), 0.5, 2.0)  # time-constant scale per bin
-        self._log2f = np.log2(f / 1000.0)
-        self.n_win = NA = ANALYSIS_MULT * N
-        self._win = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(NA) / NA)
         self._fold = np.zeros(K)
         self._fold[0] = 1.0
         self._fold[1 : N // 2] = 2.0
         self._fold[N // 2] = 1.0
-        self._floor = 1e-10 * (N / 4.0) ** 2  # -100 dB re a full-scale sine
-        # envelope box: +-1/3 octave, at least ENVELOPE_MIN_BINS (scaled with n_fft)
-        he = np.maximum(np.round(self._k * (2.0**ENVELOPE_OCT - 1.0)), ENVELOPE_MIN_BINS * rf).astype(np.intp)
-        self._box_env = _Box(he, C)
+
+        # analysis windows (power normalised to a noise density); the low path runs on the input
+        # low-passed (linear-phase FIR) and decimated by LONG_DECIMATE (6 kHz at 48 kHz)
+        self.n_short = N_SHORT * max(1, rf // 2)  # 85 ms at 48 kHz, 43 ms at 96 kHz
+        self._win_s = _hann(self.n_short) / math.sqrt(0.375 * self.n_short)
+        self._dec = LONG_DECIMATE * rf
+        self.n_long = N_LONG // LONG_DECIMATE  # decimated samples
+        self._win_l = _hann(self.n_long) / math.sqrt(0.375 * self.n_long)
+        fs_l = fs / self._dec
+        taps = LONG_TAPS * rf  # linear-phase low-pass, evaluated only at the decimated instants
+        self._lp = ssig.firwin(taps, LONG_LOWPASS_HZ, fs=fs, window=("kaiser", 7.0))[::-1].copy()
+
+        # log-frequency grid, the bin -> grid maps, the low path's extent and crossover fade
+        hi = min(GRID_HI_HZ, 0.45 * fs)
+        ng = int(math.floor(math.log2(hi / GRID_LO_HZ) * GRID_PER_OCT)) + 1
+        self.grid = g = GRID_LO_HZ * 2.0 ** (np.arange(ng) / GRID_PER_OCT)
+        self.G = ng
+        wl = np.clip(0.5 - np.log2(g / CROSSOVER_HZ), 0.0, 1.0)
+        wl = wl * wl * (3.0 - 2.0 * wl)
+        self._nl = int(np.count_nonzero(wl > 0.0))  # grid points [0, nl) have a low path
+        self._wl = wl[: self._nl]
+        self._map_s = _bins_to_grid(np.arange(self.n_short // 2 + 1) * fs / self.n_short, g)
+        self._map_l = _bins_to_grid(np.arange(self.n_long // 2 + 1) * fs_l / self.n_long, g[: self._nl])
+        lg = np.log2(g / 1000.0)
+        self._lg = lg
+        self._fscale = np.clip(np.sqrt(1000.0 / g), 0.5, 2.0)  # time-constant scale per grid point
+        self._floor = 1e-12
+        self._h_env = int(round(ENVELOPE_OCT * GRID_PER_OCT))
+        # low path: prominence penalty where the crossover fades it out, and its threshold offset
+        self._low_pen = -LONG_GATE_DB * (1.0 - self._wl) - LONG_THR_DB
         self._a_det = 1.0 - np.exp(-self.update / (fs * DETECT_TAU_MS * 1e-3 * self._fscale))
+        self._a_det_l = 1.0 - math.exp(-self.update / (fs * DETECT_TAU_LONG_MS * 1e-3))
         self._a_makeup = 1.0 - math.exp(-self.update / (fs * MAKEUP_TAU_MS * 1e-3))
-        self._a_energy = 1.0 - math.exp(-self.hop / (fs * 0.05))
+        self._a_energy = 1.0 - math.exp(-hop / (fs * 0.05))
+        if RESOLVE_HZ > 0.0:
+            w = np.clip(np.log2(g / RESOLVE_HZ) + 1.0, 0.0, 1.0)
+            self._resolve = w * w * (3.0 - 2.0 * w)
+        else:
+            self._resolve = np.ones(ng)
+
+        # grid -> filter bins: extreme over the covered points below the point where the grid gets
+        # coarser than the filter bins, linear interpolation above
+        df = fs / N
+        step = math.log(2.0) / GRID_PER_OCT  # relative grid spacing
+        k_cross = int(np.ceil(1.0 / step))  # bins above this: grid spacing > df
+        k_cross = min(max(k_cross, 1), K - 1)
+        kk = np.arange(K)
+        edges_lo = np.searchsorted(g, (kk[:k_cross] - 0.5) * df)
+        edges_hi = np.searchsorted(g, (kk[:k_cross] + 0.5) * df)
+        self._k_cross = k_cross
+        ok = edges_hi > edges_lo  # bins that cover at least one grid point (contiguous cells)
+        self._pool_bins = kk[:k_cross][ok]
+        self._pool_idx = np.append(edges_lo[ok], edges_hi[ok][-1:]).astype(np.intp)  # reduceat, last dropped
+        fk = self.freqs[k_cross:]
+        pos = np.clip(np.log2(np.maximum(fk, g[0]) / g[0]) * GRID_PER_OCT, 0.0, ng - 1.000001)
+        i0 = np.floor(pos).astype(np.intp)
+        t = pos - i0
+        valid = ((fk >= g[0]) & (fk <= g[-1])).astype(np.float64)
+        cols = np.arange(len(fk))
+        vals = np.concatenate([(1.0 - t) * valid, t * valid])
+        rc = (np.concatenate([cols, cols]), np.concatenate([i0, i0 + 1]))
+        self._ip_map = sps.csr_matrix((vals, rc), shape=(len(fk), ng))  # (K - k_cross, G)
+
         edges = [int(np.searchsorted(self.freqs, e)) for e in METER_EDGES_HZ]
         self._meter_edges = np.array(edges, np.intp)
-        # crossfade ramps, one row per hop of an update interval
-        self._ramps = (np.arange(1, self.update + 1, dtype=np.float64) / self.update).reshape(
-            self.hops_per_update, self.hop
+        self._xramp = (np.arange(1, self.xfade_hops * hop + 1, dtype=np.float64) / (self.xfade_hops * hop)).reshape(
+            self.xfade_hops, hop
         )
-        self._lin = np.arange(1, self.hop + 1, dtype=np.float64) / self.hop
+        self._lin = np.arange(1, hop + 1, dtype=np.float64) / hop
         self._cache: dict[str, tuple] = {}
-        self._dil = np.zeros((C, K))
-        self._pool = np.zeros((C, K))
         self._meter_count = 0
         self.reset()
 
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
-        C, N, K = self.channels, self.n_fft, self.K
-        L = max(N + self.lookahead, self.n_win)
-        self._fseg = slice(L - self.lookahead - N, L - self.lookahead)  # filter input (n_fft samples)
-        self._dseg = slice(L - self.lookahead - self.hop, L - self.lookahead)  # aligned dry hop
-        self._buf = np.zeros((C, L))
-        self._ps = np.zeros((C, K))
-        self._g = np.zeros((C, K))  # applied gain curve, dB
+        C, K, G, hop = self.channels, self.K, self.G, self.hop
+        self._hist = max(self.n_short, self.update + len(self._lp), self.lookahead + 2 * hop)
+        self._lbuf = np.zeros((C, self.n_long + 64 * (self.update // self._dec)))
+        self._lw = self.n_long  # write position in the decimated buffer
+        self._buf = np.zeros((C, self._hist + 64 * hop))
+        self._w = self._hist  # write position: samples [w - hist, w) are the history
+        P = self.n_part
+        self._fdl = np.zeros((2 * P, C, hop + 1), np.complex128)
+        self._fdl_i = 0
+        self._tmp = np.empty((P, C, hop + 1), np.complex128)
+        self._ps = np.zeros((C, G))
+        self._psl = np.zeros((C, self._nl))  # smoothed low-path grid power (low region)
+        self._g = np.zeros((C, G))  # applied gain curve on the grid, dB
         self._makeup_db = np.zeros((C, 1))
         self._energy = np.zeros((2, C, 1))  # smoothed (dry, wet) energy per channel, for the make-up gain
         self._emphasis = False
-        self._h_prev = None  # None == identity filter
-        self._h_cur = None
+        self._H_prev = None  # None == identity filter; else (P, rows, hop + 1), reversed partition order
+        self._H_cur = None
+        self._gk = self._gk_makeup = None  # filter-grid curve (and make-up) the current filter was built from
         self._ms_prev = False
         self._ms_cur = False
         self._phase = 0
         self._meters = dict.fromkeys(METER_IDS, 0.0)
         self._last = None  # previous (mix, gain, delta)
-        #: last target and applied gain curves (dB), for benches/plots
-        self.last_gain_db = self._g
+        #: last applied gain curve on the filter grid (dB), for benches/plots
+        self.last_gain_db = np.zeros((C, K))
 
     # --------------------------------------------------------- derived params
     def _derived(self, key: str, values: tuple, build):
@@ -170,23 +271,39 @@ class ResonanceEngine(Engine):
         return hit[1]
 
     def _build_sharp(self, sharpness: float):
-        q_det = 12.0 + 48.0 * sharpness  # detection smoothing ~ 1/Q_det of frequency
+        # detection smoothing and cut dilation half-widths in grid points: a Q peak is
+        # GRID_PER_OCT * log2(1 + 1/Q) points wide (~3.5 at Q 40, ~7 at Q 20)
+        q_det = 12.0 + 48.0 * sharpness
+        sd = int(round(0.5 * GRID_PER_OCT * math.log2(1.0 + 1.0 / q_det)))
         q_gain = 10.0 + 40.0 * sharpness
-        rf = self.rate_factor
-        hd = np.round(self._k / (2.0 * q_det)).astype(np.intp)  # 0 at low bins: no smoothing
-        hg = np.maximum(np.round(self._k / (2.0 * q_gain)), rf).astype(np.intp)
-        return _Box(hd, self.channels), _Box(hg, self.channels)
+        dil = max(1, int(round(0.5 * GRID_PER_OCT * math.log2(1.0 + 1.0 / q_gain))))
+        return sd, dil
 
     def _build_thr(self, selectivity: float, tilt: float):
         thr = 0.5 + 7.0 * selectivity
-        return thr - tilt * self._log2f
+        return thr - tilt * self._lg
 
     def _build_band(self, low: float, high: float):
-        f = np.maximum(self.freqs, 1.0)
+        f = self.grid
         wl = np.clip(1.0 + 2.0 * np.log2(f / low), 0.0, 1.0)  # half-octave fade below low_hz
         wh = np.clip(1.0 - 2.0 * np.log2(f / high), 0.0, 1.0)
-        w = wl * wh
-        return w * w * (3.0 - 2.0 * w)
+        wt = np.clip(6.0 * np.log2(f[-1] / f), 0.0, 1.0)  # the curve reaches 0 dB at the grid's top
+        w = wl * wh * wt
+        return w * w * (3.0 - 2.0 * w) * self._resolve
+
+    def _build_table(self, slope: float, depth: float, offset: float, sign: float):
+        """Prominence above threshold (dB) -> gain (dB): quadratic soft knee of width KNEE_DB, slope,
+        capped at depth, as a piecewise-linear table for np.interp (constant beyond its ends)."""
+        w = KNEE_DB
+        xk = np.linspace(-0.5 * w, 0.5 * w, 9)
+        yk = (xk + 0.5 * w) ** 2 / (2.0 * w) * slope
+        x_cap = depth / slope if depth / slope > 0.5 * w else None
+        if x_cap is None:  # the cap falls inside the knee
+            yk = np.minimum(yk, depth)
+            xp, fp = xk, yk
+        else:
+            xp, fp = np.append(xk, x_cap), np.append(yk, depth)
+        return xp - offset, fp * sign
 
     def _build_ar(self, attack_ms: float, release_ms: float):
         fs = float(self.sample_rate)
@@ -195,46 +312,109 @@ class ResonanceEngine(Engine):
         return a, r
 
     # --------------------------------------------------------------- analysis
+    def _power(self, x: np.ndarray, win: np.ndarray, ms: bool, link: float, grid_map) -> np.ndarray:
+        """Windowed power spectrum of x (C, n), stereo-linked, on the grid: (rows, points)."""
+        X = sfft.rfft(x * win, axis=-1, workers=1)
+        if ms and link < 0.999:
+            X = self._to_ms(X)
+        P = np.square(X.real)
+        P += np.square(X.imag)
+        if P.shape[0] == 2 and link > 0.0:
+            if link >= 0.999:
+                P = P[:1] + P[1:]
+                P *= 0.5
+            else:
+                m = P[0] + P[1]
+                m *= 0.5 * link
+                P *= 1.0 - link
+                P += m
+        return (grid_map @ P.T).T
+
+    def _low_input(self) -> np.ndarray:
+        """Low-pass and decimate the samples since the last update; the low path's window."""
+        w, u, d, nt = self._w, self.update, self._dec, len(self._lp)
+        b = self._buf
+        seg = b[:, w - u - nt + d : w]  # output m uses the nt samples ending at w - u + (m + 1) d
+        frames = np.lib.stride_tricks.as_strided(
+            seg, shape=(b.shape[0], u // d, nt), strides=(b.strides[0], d * b.strides[1], b.strides[1]), writeable=False
+        )
+        y = frames @ self._lp
+        lb, lw = self._lbuf, self._lw
+        if lw + y.shape[1] > lb.shape[1]:
+            lb[:, : self.n_long] = lb[:, lw - self.n_long : lw]
+            lw = self.n_long
+        lb[:, lw : lw + y.shape[1]] = y
+        lw += y.shape[1]
+        self._lw = lw
+        return lb[:, lw - self.n_long : lw]
+
+    def _prominence(self, ps: np.ndarray, psl: np.ndarray, sd: int) -> np.ndarray:
+        """10 log10(power / robust envelope) in dB of the main path (rows, G) and, in rows
+        [rows, 2 rows), of the low path (points >= nl padded), plus the low path's flatness (dB)."""
+        rows, nl = ps.shape[0], self._nl
+        lev = np.empty((2 * rows, self.G))
+        lev[:rows] = ps
+        lev[rows:, :nl] = psl
+        lev[rows:, nl:] = psl[:, -1:]
+        lev += self._floor
+        h = 2 * self._h_env + 1
+        # flatness of the low path over +-1/3 octave: geometric / arithmetic mean
+        low = lev[rows:, :nl]
+        am = uniform_filter1d(low, h, axis=-1, mode="nearest")
+        gm = uniform_filter1d(np.log10(low), h, axis=-1, mode="nearest")
+        gm -= np.log10(am, out=am)
+        gm *= 10.0
+        if sd > 0:
+            lev[:rows] = uniform_filter1d(lev[:rows], 2 * sd + 1, axis=-1, mode="nearest")
+        if LONG_SD > 0:
+            lev[rows:] = uniform_filter1d(lev[rows:], 2 * LONG_SD + 1, axis=-1, mode="nearest")
+        env = uniform_filter1d(lev, h, axis=-1, mode="nearest")
+        env *= ENVELOPE_CLIP
+        np.minimum(env, lev, out=env)
+        env = uniform_filter1d(env, h, axis=-1, mode="nearest")
+        np.divide(lev, env, out=lev)
+        np.log10(lev, out=lev)
+        lev *= 10.0
+        return lev, gm
+
+    def _to_grid_gain(self, g: np.ndarray, cut: bool) -> np.ndarray:
+        """Grid curve (rows, G) dB -> filter-bin curve (rows, K) dB; pooled bins take the deepest
+        cut (``cut``) or the highest boost of the points they cover."""
+        out = np.zeros((g.shape[0], self.K))
+        if len(self._pool_bins):
+            red = np.minimum if cut else np.maximum
+            out[:, self._pool_bins] = red.reduceat(g, self._pool_idx, axis=-1)[:, :-1]
+        out[:, self._k_cross :] = (self._ip_map @ g.T).T
+        return out
+
     def _minphase(self, g_db: np.ndarray, makeup_db: np.ndarray) -> np.ndarray:
-        c = sfft.irfft(g_db * _LN10_20, n=self.n_fft, axis=-1)[:, : self.K]
+        """Gain curve (rows, K) dB -> partition spectra (P, rows, hop + 1), reversed order."""
+        N, hop = self.n_fir, self.hop
+        c = sfft.irfft(g_db * _LN10_20, n=N, axis=-1, workers=1)[:, : self.K]
         c *= self._fold
         c[:, :1] += makeup_db * _LN10_20
-        return np.exp(sfft.rfft(c, n=self.n_fft, axis=-1))
+        h = sfft.irfft(np.exp(sfft.rfft(c, n=N, axis=-1, workers=1)), n=N, axis=-1, workers=1)
+        rows = h.shape[0]
+        hp = h.reshape(rows, self.n_part, hop)[:, ::-1].transpose(1, 0, 2)  # (P, rows, hop), reversed
+        return sfft.rfft(hp, n=2 * hop, axis=-1, workers=1)
 
     def _update(self, params: Mapping[str, float]) -> None:
         C = self.channels
         ms = C == 2 and params.get("mid_side", 0.0) >= 0.5
-        self._h_prev, self._ms_prev = self._h_cur, self._ms_cur
+        self._H_prev, self._ms_prev = self._H_cur, self._ms_cur
         if ms != self._ms_cur:  # domain switch: start the new domain from the channel mean
-            for st in (self._ps, self._g, self._makeup_db):
+            for st in (self._ps, self._psl, self._g, self._makeup_db):
                 st[:] = (st[0] + st[1]) * 0.5
             self._ms_cur = ms
-        X = sfft.rfft(self._buf[:, -self.n_win :] * self._win, axis=-1)
-        if ms:
-            X = self._to_ms(X)
-        P = X.real * X.real
-        P += X.imag * X.imag
-        if ANALYSIS_MULT == 2:  # max-pool the 2x finer analysis onto the filter grid (bins 2j-1, 2j, 2j+1)
-            ev, od, pool = P[:, 0::2], P[:, 1::2], self._pool
-            np.maximum(ev[:, :-1], od, out=pool[:, :-1])
-            pool[:, -1] = ev[:, -1]
-            np.maximum(pool[:, 1:], od, out=pool[:, 1:])
-            P = pool
-        link = float(params.get("stereo_link", 1.0))
-        rows = C
-        if C == 2 and link >= 0.999:  # fully linked: one detector and one filter for both channels
-            rows = 1
-            P = P[:1] + P[1:]
-            P *= 0.5
-        elif C == 2 and link > 0.0:
-            m = P[0] + P[1]
-            m *= 0.5 * link
-            P *= 1.0 - link
-            P += m
+        link = float(params.get("stereo_link", 1.0)) if C == 2 else 0.0
+        rows = 1 if C == 1 or link >= 0.999 else C  # fully linked: one detector and one filter for both
+        w = self._w
         ps = self._ps[:rows]
-        ps += self._a_det * (P - ps)
+        ps += self._a_det * (self._power(self._buf[:, w - self.n_short : w], self._win_s, ms, link, self._map_s) - ps)
+        psl = self._psl[:rows]
+        psl += self._a_det_l * (self._power(self._low_input(), self._win_l, ms, link, self._map_l) - psl)
 
-        box_det, box_gain = self._derived("sharp", (float(params.get("sharpness", 0.5)),), self._build_sharp)
+        sd, dil = self._derived("sharp", (float(params.get("sharpness", 0.5)),), self._build_sharp)
         thr = self._derived(
             "thr", (float(params.get("selectivity", 0.5)), float(params.get("tilt_db_oct", 0.0))), self._build_thr
         )
@@ -248,40 +428,25 @@ class ResonanceEngine(Engine):
 
         g = self._g[:rows]
         if amount != 0.0 and depth > 0.0:
-            lev = box_det(ps)
-            lev += self._floor
-            env = self._box_env(lev)
-            env *= ENVELOPE_CLIP
-            np.minimum(env, lev, out=env)
-            env = self._box_env(env)
-            np.divide(lev, env, out=lev)
-            x = np.log10(lev, out=lev)
-            x *= 10.0
+            xx, flat = self._prominence(ps, psl, sd)
+            x, xl = xx[:rows], xx[rows:, : self._nl]
+            # the low path counts only where the spectrum is noise-like (flat)
+            xl += np.interp(flat, FLAT_DB, (-LONG_GATE_DB, 0.0))
+            xl += self._low_pen
+            np.maximum(x[:, : self._nl], xl, out=x[:, : self._nl])
             x -= thr
-            if amount > 0.0:
-                x += EMPHASIS_THR_OFFSET_DB
-            # quadratic soft knee: 0 below -W/2, x above +W/2
-            y = np.clip(x + 0.5 * KNEE_DB, 0.0, KNEE_DB)
-            y *= y
-            y *= 0.5 / KNEE_DB
-            np.maximum(x, 0.5 * KNEE_DB, out=x)
-            x -= 0.5 * KNEE_DB
-            y += x
-            y *= SLOPE * abs(amount)
-            np.minimum(y, depth, out=y)
+            cut = amount < 0.0
+            xp, fp = self._derived(
+                "table", (SLOPE * abs(amount), depth, 0.0 if cut else EMPHASIS_THR_OFFSET_DB, -1.0 if cut else 1.0),
+                self._build_table,
+            )
+            y = np.interp(x, xp, fp)
             y *= band
-            # widen by one bin (max) before smoothing, so a narrow peak keeps its depth
-            if amount < 0.0:
-                d = self._dil[:rows]
-                np.maximum(y[:, :-2], y[:, 2:], out=d[:, 1:-1])
-                np.maximum(d, y, out=d)
-                target = box_gain(d)
+            if cut:  # cut the peak over its width: dilate, then smooth
+                target = minimum_filter1d(y, 2 * dil + 1, axis=-1, mode="nearest")
+                target = uniform_filter1d(target, 2 * dil + 1, axis=-1, mode="nearest")
             else:  # emphasis: no widening, so the floor beside a lifted peak is not lifted too
-                target = y * 0.5  # light [1/4, 1/2, 1/4] smoothing keeps the filter short
-                target[:, 1:] += 0.25 * y[:, :-1]
-                target[:, :-1] += 0.25 * y[:, 1:]
-            if amount < 0.0:
-                target *= -1.0
+                target = y
         else:
             target = np.zeros_like(g)
         # attack when moving away from 0 dB (down for cuts, up for boosts), release when returning
@@ -300,18 +465,28 @@ class ResonanceEngine(Engine):
             makeup -= self._a_makeup * makeup
         if rows < C:  # keep the second channel's state in step, for a later switch to unlinked
             self._ps[1] = ps[0]
+            self._psl[1] = psl[0]
             self._g[1] = g[0]
             self._makeup_db[1] = makeup[0]
 
-        if np.abs(g).max() < 1e-4 and np.abs(makeup).max() < 1e-4:
-            self._h_cur = None
+        if -1e-4 < g.min() and g.max() < 1e-4 and np.abs(makeup).max() < 1e-4:
+            self._H_cur = self._gk = None
+            self.last_gain_db = np.zeros((C, self.K))
         else:
-            self._h_cur = self._minphase(g, makeup)  # (rows, K), broadcast over channels
+            gk = self._to_grid_gain(g, amount <= 0.0)
+            gk_old = self._gk
+            if (gk_old is None or gk_old.shape != gk.shape or ms != self._ms_prev
+                    or np.abs(gk - gk_old).max() > SKIP_DB or np.abs(makeup - self._gk_makeup).max() > SKIP_DB):
+                self._H_cur = self._minphase(gk, makeup)
+                self._gk, self._gk_makeup = gk, makeup.copy()
+            # else: the applied filter is kept (no crossfade either)
+            self.last_gain_db = self._gk if rows == C else np.broadcast_to(self._gk, (C, self.K))
 
         self._meter_count += 1
         if self._meter_count % 4 != 1:  # meters at ~1/4 of the analysis rate
             return
-        gm = (g[0] + g[1]) * 0.5 if rows > 1 else g[0]
+        gl = self.last_gain_db
+        gm = (gl[0] + gl[1]) * 0.5 if C > 1 else gl[0]
         mn = np.minimum.reduceat(gm, self._meter_edges)
         mx = np.maximum.reduceat(gm, self._meter_edges)
         vals = np.where(-mn > mx, mn, mx)
@@ -327,59 +502,53 @@ class ResonanceEngine(Engine):
         out *= _SQRT_HALF
         return out
 
-    def _wet(self, ramp: np.ndarray, dry: np.ndarray) -> np.ndarray:
-        N, hop = self.n_fft, self.hop
-        hp, hc = self._h_prev, self._h_cur
-        if hp is None and hc is None:
+    def _conv(self, H: np.ndarray | None, ms: bool, dry: np.ndarray) -> np.ndarray:
+        """One hop of the partitioned convolution with the partition spectra H (None: identity)."""
+        if H is None:
             return dry
-        Xf = sfft.rfft(self._buf[:, self._fseg], axis=-1)
-        if self._ms_prev == self._ms_cur:
-            if self._ms_cur:
-                Xf = self._to_ms(Xf)
-            if hp is hc:
-                y = sfft.irfft(Xf * hc, n=N, axis=-1)[..., N - hop :]
-                return self._to_ms(y) if self._ms_cur else y
-            Y = np.empty((2,) + Xf.shape, Xf.dtype)
-            if hp is None:
-                Y[0] = Xf
-            else:
-                np.multiply(Xf, hp, out=Y[0])
-            if hc is None:
-                Y[1] = Xf
-            else:
-                np.multiply(Xf, hc, out=Y[1])
-            y = sfft.irfft(Y, n=N, axis=-1)[..., N - hop :]
-            ya, yb = y[0], y[1]
-            if self._ms_cur:
-                ya, yb = self._to_ms(ya), self._to_ms(yb)
-        else:  # mid/side switch: crossfade the old-domain output into the new-domain one
-            outs = []
-            for h, ms in ((hp, self._ms_prev), (hc, self._ms_cur)):
-                if h is None:
-                    outs.append(dry)
-                    continue
-                y = sfft.irfft((self._to_ms(Xf) if ms else Xf) * h, n=N, axis=-1)[..., N - hop :]
-                outs.append(self._to_ms(y) if ms else y)
-            ya, yb = outs
-        yb = yb - ya
-        yb *= ramp
-        yb += ya
-        return yb
+        P, hop = self.n_part, self.hop
+        X = self._fdl[self._fdl_i + 1 : self._fdl_i + 1 + P]
+        if ms and H.shape[1] > 1:  # unlinked mid/side: filter the M/S spectra
+            Xm = np.empty_like(X)
+            np.add(X[:, 0], X[:, 1], out=Xm[:, 0])
+            np.subtract(X[:, 0], X[:, 1], out=Xm[:, 1])
+            Xm *= _SQRT_HALF
+            X = Xm
+        else:
+            ms = False  # a linked filter is the same on L/R and M/S
+        np.multiply(X, H, out=self._tmp)
+        Y = self._tmp.sum(axis=0)
+        y = sfft.irfft(Y, n=2 * hop, axis=-1, workers=1)[:, hop:]
+        return self._to_ms(y) if ms else y
 
     # ---------------------------------------------------------------- process
     def process(self, audio: np.ndarray, params: Mapping[str, float]) -> tuple[np.ndarray, dict[str, float]]:
-        x = np.asarray(audio, dtype=np.float64)
         hop = self.hop
         b = self._buf
-        b[:, :-hop] = b[:, hop:]
-        b[:, -hop:] = x
+        w = self._w
+        if w + hop > b.shape[1]:  # ring: move the history to the front
+            b[:, : self._hist] = b[:, w - self._hist : w]
+            w = self._hist
+        b[:, w : w + hop] = audio
+        w += hop
+        self._w = w
         if self._phase == 0:
             self._update(params)
-        ramp = self._ramps[self._phase]
+        # input spectrum of the 2-hop window ending `lookahead` samples back, into the delay line
+        e = w - self.lookahead
+        P = self.n_part
+        i = self._fdl_i = (self._fdl_i + 1) % P
+        Xn = sfft.rfft(b[:, e - 2 * hop : e], axis=-1, workers=1)
+        self._fdl[i + P] = Xn
+        self._fdl[i] = Xn
+        dry = b[:, e - hop : e]
+        wet = self._conv(self._H_cur, self._ms_cur, dry)
+        if self._phase < self.xfade_hops and (self._H_prev is not self._H_cur or self._ms_prev != self._ms_cur):
+            old = self._conv(self._H_prev, self._ms_prev, dry)
+            wet = wet - old
+            wet *= self._xramp[self._phase]
+            wet += old
         self._phase = (self._phase + 1) % self.hops_per_update
-
-        dry = b[:, self._dseg]
-        wet = self._wet(ramp, dry)
         if self._emphasis:
             en = self._energy
             en[0] += self._a_energy * (np.sum(dry * dry, axis=-1, keepdims=True) - en[0])
@@ -395,6 +564,8 @@ class ResonanceEngine(Engine):
         if mix == last[0]:
             if mix == 0.0:
                 out = dry.copy()
+            elif mix == 1.0:
+                out = wet.copy() if wet is dry else wet
             else:
                 out = wet - dry
                 out *= mix
@@ -410,5 +581,6 @@ class ResonanceEngine(Engine):
         if delta != last[2] or delta == 1.0:
             d = delta if delta == last[2] else last[2] + (delta - last[2]) * lin
             out += d * (dry - 2.0 * out)
+        out = out.astype(np.float32)
         out[np.abs(out) < 1e-30] = 0.0
-        return out.astype(np.float32), self._meters
+        return out, self._meters
