@@ -48,8 +48,9 @@ from bandmate.engines.spectrum import (
     grid_weights,
     log_grid,
     loudness_normalise,
-    rate_factor,
+    to_mid_side,
 )
+from bandmate.specs import rate_factor
 
 _LN10_20 = math.log(10.0) / 20.0
 _SQRT_HALF = math.sqrt(0.5)
@@ -213,14 +214,6 @@ class CorrectionFilter:
         self.phase_mode = int(phase_mode)
         self.set_fir(self.design(curve_db, makeup_db, int(phase_mode)), ms)
 
-    @staticmethod
-    def _to_ms(y: np.ndarray) -> np.ndarray:
-        out = np.empty_like(y)
-        np.add(y[0], y[1], out=out[0])
-        np.subtract(y[0], y[1], out=out[1])
-        out *= _SQRT_HALF
-        return out
-
     def _conv(self, H, ms: bool, X: np.ndarray, delayed: np.ndarray) -> np.ndarray:
         if H is None:
             return delayed
@@ -228,7 +221,7 @@ class CorrectionFilter:
             X = np.stack([(X[:, 0] + X[:, 1]) * _SQRT_HALF, (X[:, 0] - X[:, 1]) * _SQRT_HALF], axis=1)
         Y = np.einsum("prk,prk->rk", X, H) if H.shape[1] == X.shape[1] else np.einsum("pck,pk->ck", X, H[:, 0])
         y = sfft.irfft(Y, n=2 * self.hop, axis=-1, workers=1)[:, self.hop :]
-        return self._to_ms(y) if ms else y
+        return to_mid_side(y) if ms else y
 
     def process(self, x: np.ndarray) -> np.ndarray:
         hop, P = self.hop, self.P
@@ -352,7 +345,7 @@ class MatchingCore:
         if p["window_s"] != self.lts.window_s:
             self.lts.set_window(p["window_s"])
         if not self.lts.frozen:
-            self.lts.push(CorrectionFilter._to_ms(x) if self.channels == 2 else x)
+            self.lts.push(to_mid_side(x) if self.channels == 2 else x)
         if self._count % self.update_hops == 0:
             self._update(p)
         self._count += 1

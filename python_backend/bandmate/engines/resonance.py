@@ -73,6 +73,7 @@ import scipy.sparse as sps
 from scipy.ndimage import minimum_filter1d, uniform_filter1d
 
 from bandmate.engines.base import Engine, EngineConfig
+from bandmate.engines.spectrum import bins_to_grid, to_mid_side
 
 _LN10_20 = math.log(10.0) / 20.0
 _SQRT_HALF = math.sqrt(0.5)
@@ -107,33 +108,6 @@ EMPHASIS_THR_OFFSET_DB = 2.0  # emphasis reacts to smaller peaks than suppressio
 
 def _hann(n: int) -> np.ndarray:
     return 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)
-
-
-def _bins_to_grid(freqs: np.ndarray, grid: np.ndarray) -> sps.csr_matrix:
-    """Sparse (G, K) map from FFT-bin power to grid points: linear interpolation where bins are
-    sparser than grid points, a triangular (log-frequency) average where they are denser."""
-    rows, cols, vals = [], [], []
-    df = freqs[1] - freqs[0]
-    lg = np.log2(grid)
-    step = lg[1] - lg[0]
-    for g, f in enumerate(grid):
-        lo, hi = f * 2.0 ** (-step), f * 2.0 ** step
-        k0, k1 = int(np.ceil(lo / df)), int(np.floor(hi / df))
-        if k1 - k0 + 1 >= 3:  # average (triangular in log f) over the bins near the point
-            k = np.arange(max(k0, 1), k1 + 1)
-            w = np.maximum(1.0 - np.abs(np.log2(k * df) - lg[g]) / step, 0.0)
-            w /= w.sum()
-            rows += [g] * len(k)
-            cols += list(k)
-            vals += list(w)
-        else:  # interpolate between the two bins around f
-            x = f / df
-            k = int(np.floor(x))
-            t = x - k
-            rows += [g, g]
-            cols += [k, min(k + 1, len(freqs) - 1)]
-            vals += [1.0 - t, t]
-    return sps.csr_matrix((vals, (rows, cols)), shape=(len(grid), len(freqs)))
 
 
 class ResonanceEngine(Engine):
@@ -181,8 +155,8 @@ class ResonanceEngine(Engine):
         wl = wl * wl * (3.0 - 2.0 * wl)
         self._nl = int(np.count_nonzero(wl > 0.0))  # grid points [0, nl) have a low path
         self._wl = wl[: self._nl]
-        self._map_s = _bins_to_grid(np.arange(self.n_short // 2 + 1) * fs / self.n_short, g)
-        self._map_l = _bins_to_grid(np.arange(self.n_long // 2 + 1) * fs_l / self.n_long, g[: self._nl])
+        self._map_s = bins_to_grid(np.arange(self.n_short // 2 + 1) * fs / self.n_short, g)
+        self._map_l = bins_to_grid(np.arange(self.n_long // 2 + 1) * fs_l / self.n_long, g[: self._nl])
         lg = np.log2(g / 1000.0)
         self._lg = lg
         self._fscale = np.clip(np.sqrt(1000.0 / g), 0.5, 2.0)  # time-constant scale per grid point
@@ -316,7 +290,7 @@ class ResonanceEngine(Engine):
         """Windowed power spectrum of x (C, n), stereo-linked, on the grid: (rows, points)."""
         X = sfft.rfft(x * win, axis=-1, workers=1)
         if ms and link < 0.999:
-            X = self._to_ms(X)
+            X = to_mid_side(X)
         P = np.square(X.real)
         P += np.square(X.imag)
         if P.shape[0] == 2 and link > 0.0:
@@ -493,15 +467,6 @@ class ResonanceEngine(Engine):
         self._meters = {k: float(v) for k, v in zip(METER_IDS, vals, strict=True)}
 
     # -------------------------------------------------------------- filtering
-    @staticmethod
-    def _to_ms(y: np.ndarray) -> np.ndarray:
-        """(L, R) <-> (M, S), orthonormal, so the same function converts both ways."""
-        out = np.empty_like(y)
-        np.add(y[0], y[1], out=out[0])
-        np.subtract(y[0], y[1], out=out[1])
-        out *= _SQRT_HALF
-        return out
-
     def _conv(self, H: np.ndarray | None, ms: bool, dry: np.ndarray) -> np.ndarray:
         """One hop of the partitioned convolution with the partition spectra H (None: identity)."""
         if H is None:
@@ -519,7 +484,7 @@ class ResonanceEngine(Engine):
         np.multiply(X, H, out=self._tmp)
         Y = self._tmp.sum(axis=0)
         y = sfft.irfft(Y, n=2 * hop, axis=-1, workers=1)[:, hop:]
-        return self._to_ms(y) if ms else y
+        return to_mid_side(y) if ms else y
 
     # ---------------------------------------------------------------- process
     def process(self, audio: np.ndarray, params: Mapping[str, float]) -> tuple[np.ndarray, dict[str, float]]:

@@ -26,6 +26,8 @@ import scipy.fft as sfft
 import scipy.signal as ss
 import scipy.sparse as sps
 
+from bandmate.specs import rate_factor
+
 GRID_LO_HZ, GRID_HI_HZ, PER_OCT = 20.0, 20000.0, 24
 ABS_GATE_DB = -70.0
 GATE_DB = 20.0
@@ -33,11 +35,13 @@ N_FFT_48K = 8192  # analysis window at 48 kHz (5.9 Hz bins)
 STRIDE_48K = 1024  # analysis interval at 48 kHz (21.3 ms)
 
 
-def rate_factor(sample_rate: int) -> int:
-    f = 1
-    while sample_rate >= 88200 * f:
-        f *= 2
-    return f
+def to_mid_side(y: np.ndarray) -> np.ndarray:
+    """(L, R) <-> (M, S), orthonormal, so the same function converts both ways."""
+    out = np.empty_like(y)
+    np.add(y[0], y[1], out=out[0])
+    np.subtract(y[0], y[1], out=out[1])
+    out *= math.sqrt(0.5)
+    return out
 
 
 def log_grid(sample_rate: int, per_oct: int = PER_OCT) -> np.ndarray:

@@ -39,6 +39,14 @@ MIN_SAMPLE_RATE = 44100
 MAX_SAMPLE_RATE = 192000
 
 
+def rate_factor(sample_rate: int) -> int:
+    """Hops and latencies scale by this power of two: 1 up to 48 kHz, 2 at 88.2/96, 4 at 176.4/192."""
+    factor = 1
+    while sample_rate >= 88200 * factor:
+        factor *= 2
+    return factor
+
+
 @dataclass(frozen=True)
 class ParamSpec:
     id: str
@@ -91,10 +99,7 @@ class PluginSpec:
                 f"{self.plugin_name}: sample rate {sample_rate} Hz is outside "
                 f"{MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz"
             )
-        factor = 1
-        while sample_rate >= 88200 * factor:
-            factor *= 2
-        return factor
+        return rate_factor(sample_rate)
 
     def mode(self, params: Mapping[str, float] | None = None) -> dict:
         """Hop and engine latency for the mode chosen at activation.
