@@ -33,21 +33,10 @@ import bandmate.data.bass as B  # noqa: E402
 from bandmate.data.drums import STEPS  # noqa: E402
 from bandmate.features import SR, bar_features  # noqa: E402
 from bandmate.generators.bassnet import BassControls, BassNet  # noqa: E402
+from bandmate.generators.common import f1, with_prev  # noqa: E402
 
 REAL, MMA = ("openmsx", "freedoom"), ("mma",)
 CONTROLS = B.CONTROL_NAMES
-
-
-def with_prev(feats, song):
-    prev = np.concatenate([np.zeros_like(feats[:1]), feats[:-1]])
-    prev[np.r_[True, song[1:] != song[:-1]]] = 0.0
-    return np.stack([prev, feats], 1)
-
-
-def f1(pred, true):
-    tp = float((pred & true).sum())
-    den = float(pred.sum() + true.sum())
-    return 2 * tp / den if den else 1.0
 
 
 def prepare(d):

@@ -35,23 +35,12 @@ sys.path.insert(0, str(ROOT / "python_backend"))
 from bandmate.data.build import load_split  # noqa: E402
 from bandmate.data.drums import N_VOICES, STEPS, VOICE_NAMES, VOICE_NOTES, pattern_entropy  # noqa: E402
 from bandmate.features import SR, bar_features  # noqa: E402
+from bandmate.generators.common import f1, with_prev  # noqa: E402
 from bandmate.generators.drumnet import DrumControls, DrumNet  # noqa: E402
 
 REAL = ("openmsx", "freedoom")
 STEP_MS_120 = 125.0  # one 16th at 120 BPM
 _KICK, _SNARE, _HAT = 0, 1, VOICE_NAMES.index("hat_closed")
-
-
-def with_prev(feats, song):
-    prev = np.concatenate([np.zeros_like(feats[:1]), feats[:-1]])
-    prev[np.r_[True, song[1:] != song[:-1]]] = 0.0
-    return np.stack([prev, feats], 1)
-
-
-def f1(pred, true):
-    tp = float((pred & true).sum())
-    den = float(pred.sum() + true.sum())
-    return 2 * tp / den if den else 1.0
 
 
 def hits_array(bars_of_hits) -> np.ndarray:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 import numpy as np
 
 from bandmate.data.drums import STEPS, VOICE_NAMES, VOICE_NOTES
 from bandmate.engines.generator import GeneratorEngine, Note
-from bandmate.generators.drumnet import DEFAULT_MODEL, DrumControls, DrumHit, DrumNet
+from bandmate.generators.drumnet import DEFAULT_MODEL, ENV_MODEL, DrumControls, DrumHit, DrumNet
 
 _CRASH = VOICE_NOTES[VOICE_NAMES.index("crash")]
 _FILL_STEPS = 4  # a fill replaces the last beat of its bar
@@ -18,7 +19,7 @@ _NOTE_LENGTH = 0.125  # quarter notes (a 32nd): drums are one-shots, the note-of
 class DrumNetEngine(GeneratorEngine):
     name = "drumnet"
     capture_name = "DrumNet"
-    model_class, model_env, default_model = DrumNet, "BANDMATE_DRUMNET_MODEL", DEFAULT_MODEL
+    model_class, model_env, default_model = DrumNet, ENV_MODEL, DEFAULT_MODEL
 
     def generate_bar(self, bar: int, features_prev: np.ndarray, features_cur: np.ndarray,
                      params: Mapping[str, float]) -> list[Note]:
@@ -29,10 +30,8 @@ class DrumNetEngine(GeneratorEngine):
         hits = self.net.generate(features_prev, features_cur, controls, seed)
         every = int(params["fill_every"])
         if every > 0 and (bar + 1) % every == 0:
-            busy = DrumControls(density=min(1.0, controls.density + 0.35),
-                                complexity=min(1.0, controls.complexity + 0.4),
-                                variation=max(controls.variation, 0.3), follow=controls.follow,
-                                humanize=controls.humanize)
+            busy = replace(controls, density=min(1.0, controls.density + 0.35),
+                           complexity=min(1.0, controls.complexity + 0.4), variation=max(controls.variation, 0.3))
             fill = self.net.generate(features_prev, features_cur, busy, seed + 7)
             hits = [h for h in hits if h.step < STEPS - _FILL_STEPS] + \
                    [h for h in fill if h.step >= STEPS - _FILL_STEPS]

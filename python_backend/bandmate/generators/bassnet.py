@@ -34,7 +34,7 @@ from bandmate.data.bass import N_PITCH, PITCH_LO
 from bandmate.data.drums import STEPS
 from bandmate.data.midi import MidiFile, note_events, tempo_event, timesig_event, write_midi
 from bandmate.features import N_FEATURES, bar_features, estimate_tempo, to_mono_sr
-from bandmate.generators.common import MODEL_DIR, load_input, onnx_session, parse_controls
+from bandmate.generators.common import MODEL_DIR, UnitControls, load_input, onnx_session, parse_controls
 
 DEFAULT_MODEL = MODEL_DIR / "bassnet.onnx"
 ENV_MODEL = "BANDMATE_BASSNET_MODEL"
@@ -53,19 +53,13 @@ def program_for_timbre(timbre: float) -> int:
 
 
 @dataclass
-class BassControls:
+class BassControls(UnitControls):
     density: float = 0.5
     register: float = 0.5
     clarity: float = 0.5
     timbre: float = 0.5
     variation: float = 0.0
 
-    def __post_init__(self):
-        for f in fields(self):
-            v = float(getattr(self, f.name))
-            if not 0.0 <= v <= 1.0:
-                raise ValueError(f"BassControls.{f.name} must be in [0, 1], got {v}")
-            setattr(self, f.name, v)
 
     def model_inputs(self) -> np.ndarray:
         return np.array([self.density, self.register, self.clarity, self.timbre], np.float32)

@@ -13,6 +13,32 @@ import numpy as np
 MODEL_DIR = Path(__file__).resolve().parents[3] / "onnx_models"
 
 
+class UnitControls:
+    """Base of the generators' control dataclasses: every field is a float in [0, 1]
+    (the plugins' host-facing normalised range); anything else is a ValueError."""
+
+    def __post_init__(self):
+        for f in fields(self):
+            v = float(getattr(self, f.name))
+            if not 0.0 <= v <= 1.0:
+                raise ValueError(f"{type(self).__name__}.{f.name} must be in [0, 1], got {v}")
+            setattr(self, f.name, v)
+
+
+def with_prev(feats: np.ndarray, song: np.ndarray) -> np.ndarray:
+    """(n, 16, F) bars -> (n, 2, 16, F) previous + current (zeros at a song's first bar)."""
+    prev = np.concatenate([np.zeros_like(feats[:1]), feats[:-1]])
+    prev[np.r_[True, song[1:] != song[:-1]]] = 0.0
+    return np.stack([prev, feats], 1)
+
+
+def f1(pred: np.ndarray, true: np.ndarray) -> float:
+    """F1 of boolean onset grids (1.0 when both are empty)."""
+    tp = float((pred & true).sum())
+    den = float(pred.sum() + true.sum())
+    return 2 * tp / den if den else 1.0
+
+
 def onnx_session(name: str, model_path: str | Path | None, env: str, default: Path, threads: int = 1):
     """An onnxruntime CPU session for ``model_path``, else $``env``, else ``default``; a clear
     FileNotFoundError naming the retrain command when the file is missing."""

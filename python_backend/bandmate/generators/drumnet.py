@@ -22,7 +22,6 @@ All controls are normalised to 0..1:
 from __future__ import annotations
 
 import argparse
-import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -31,9 +30,11 @@ import numpy as np
 from bandmate.data.drums import STEPS, VOICE_NAMES, VOICE_NOTES
 from bandmate.data.midi import MidiFile, note_events, tempo_event, timesig_event, write_midi
 from bandmate.features import N_FEATURES, bar_features, estimate_tempo, to_mono_sr
+from bandmate.generators.common import MODEL_DIR, UnitControls, onnx_session
 from bandmate.generators.common import load_input as _load_input  # MIDI: rendered without drums
 
-DEFAULT_MODEL = Path(__file__).resolve().parents[3] / "onnx_models" / "drumnet.onnx"
+DEFAULT_MODEL = MODEL_DIR / "drumnet.onnx"
+ENV_MODEL = "BANDMATE_DRUMNET_MODEL"
 _HAT_CLOSED, _HAT_OPEN = VOICE_NAMES.index("hat_closed"), VOICE_NAMES.index("hat_open")
 _BITS = 1 << np.arange(len(VOICE_NAMES))  # step column (16, 9) bool -> column id
 COMPLEXITY_MAX_BITS = 3.4  # complexity 1 stops here (training bars: 99th percentile 2.8, max 3.38)
@@ -116,19 +117,13 @@ def apply_complexity(on: np.ndarray, logit: np.ndarray, complexity: float) -> np
 
 
 @dataclass
-class DrumControls:
+class DrumControls(UnitControls):
     density: float = 0.5
     complexity: float = 0.5
     variation: float = 0.0
     follow: float = 0.0
     humanize: float = 0.0
 
-    def __post_init__(self):
-        for f in fields(self):
-            v = float(getattr(self, f.name))
-            if not 0.0 <= v <= 1.0:
-                raise ValueError(f"DrumControls.{f.name} must be in [0, 1], got {v}")
-            setattr(self, f.name, v)
 
 
 @dataclass(frozen=True)
@@ -141,18 +136,7 @@ class DrumHit:
 
 class DrumNet:
     def __init__(self, model_path: str | Path | None = None, threads: int = 1):
-        path = Path(model_path or os.environ.get("BANDMATE_DRUMNET_MODEL", DEFAULT_MODEL))
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"DrumNet model not found: {path} (ship onnx_models/drumnet.onnx or retrain with "
-                "`python -m bandmate.train drumnet`; BANDMATE_DRUMNET_MODEL overrides the path)")
-        import onnxruntime as ort
-
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-        self.path = path
+        self.session, self.path = onnx_session("DrumNet", model_path, ENV_MODEL, DEFAULT_MODEL, threads)
 
     # ----------------------------------------------------------------- raw model
     def predict(self, features: np.ndarray, controls: DrumControls | np.ndarray):

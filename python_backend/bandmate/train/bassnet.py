@@ -63,7 +63,7 @@ from bandmate.data.bass import (
 )
 from bandmate.data.drums import STEPS
 from bandmate.features import N_FEATURES
-from bandmate.train.drumnet import f1, with_prev
+from bandmate.generators.common import f1, with_prev
 
 CHROMA = slice(6, 18)
 N_CTRL = 4  # density, register, clarity, timbre

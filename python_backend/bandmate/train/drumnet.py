@@ -28,6 +28,7 @@ from torch import nn
 from bandmate.data.build import load_split
 from bandmate.data.drums import N_VOICES, STEPS, pattern_entropy
 from bandmate.features import N_FEATURES
+from bandmate.generators.common import f1, with_prev
 
 # which input onset channel each voice follows (0 all, 1 low, 2 high) and how strongly
 FOLLOW_CHANNEL = (1, 0, 2, 2, 1, 1, 0, 0, 2)
@@ -98,19 +99,6 @@ def control_targets(dens: np.ndarray, ent: np.ndarray, dens_ref: np.ndarray, ent
         sel = dens == c
         cplx[sel] = _percentile(ent[sel], ent_ref[near] if near.sum() >= 20 else ent_ref, rng)
     return np.stack([_percentile(dens, dens_ref, rng), cplx, np.zeros(len(dens), np.float32)], 1)
-
-
-def with_prev(feats: np.ndarray, song: np.ndarray) -> np.ndarray:
-    """(n, 16, F) bars -> (n, 2, 16, F) previous + current (zeros at a song's first bar)."""
-    prev = np.concatenate([np.zeros_like(feats[:1]), feats[:-1]])
-    prev[np.r_[True, song[1:] != song[:-1]]] = 0.0
-    return np.stack([prev, feats], 1)
-
-
-def f1(pred: np.ndarray, true: np.ndarray) -> float:
-    tp = float((pred & true).sum())
-    den = float(pred.sum() + true.sum())
-    return 2 * tp / den if den else 1.0
 
 
 def train(data: Path, out: Path, epochs: int = 40, seed: int = 0, real_weight: float = 0.5) -> dict:
