@@ -141,19 +141,8 @@ void BandmatePlugin::activate()
     dry_.assign(size_t(channels_) * drySize, 0.0f);
     dryMask_ = drySize - 1;
     outValues_.assign(decl_.wireOutputs, 0.0f);
-    curMidi_.fill(0.0f);
-    nextMidi_.fill(0.0f);
-    midiCursor_ = 0;
-    hopTransport_.fill(0.0f);
-    std::memset(sounding_, 0, sizeof(sounding_));
     sentOk_.assign(nextPow2(headroomHops_ + 8), 0);
-
-    t_ = 0;
-    curIsWet_ = nextIsWet_ = true;  // before the first reply is due, both paths are silence
-    gain_ = 1.0f;
-    gainStep_ = 0.0f;
-    rampLeft_ = 0;
-    gaveUpGeneration_ = ~0u;
+    clearProcessingState();
 
     link_.reset();
     if (sr < kMinRate || sr > kMaxRate)
@@ -187,7 +176,7 @@ void BandmatePlugin::run(const float** inputs, float** outputs, uint32_t frames)
     if (resetRequested_.exchange(false, std::memory_order_acq_rel))
         resetProcessing();
     if (decl_.generator)
-        readTransport(frames);
+        readTransport();
     uint32_t pos = 0;
     while (pos < frames) {
         const uint32_t off = static_cast<uint32_t>(t_ % hop_);
@@ -372,6 +361,16 @@ void BandmatePlugin::resetProcessing()
 {
     if (decl_.generator)
         allNotesOff(0);
+    clearProcessingState();
+    epoch_ = epoch_ * 2654435761u + 0x9E3779B9u;  // new, without a clock call
+    if (link_)
+        while (link_->peekReply().base != nullptr)
+            link_->popReply();
+}
+
+// The state right after activation; buffers keep their size (no allocation).
+void BandmatePlugin::clearProcessingState()
+{
     std::fill(inHop_.begin(), inHop_.end(), 0.0f);
     std::fill(curWet_.begin(), curWet_.end(), 0.0f);
     std::fill(nextWet_.begin(), nextWet_.end(), 0.0f);
@@ -381,22 +380,20 @@ void BandmatePlugin::resetProcessing()
     curMidi_.fill(0.0f);
     nextMidi_.fill(0.0f);
     midiCursor_ = 0;
+    hopTransport_.fill(0.0f);
+    std::memset(sounding_, 0, sizeof(sounding_));
     t_ = 0;
-    curIsWet_ = nextIsWet_ = true;
+    curIsWet_ = nextIsWet_ = true;  // before the first reply is due, both paths are silence
     gain_ = 1.0f;
     gainStep_ = 0.0f;
     rampLeft_ = 0;
     gaveUpGeneration_ = ~0u;
-    epoch_ = epoch_ * 2654435761u + 0x9E3779B9u;  // new, without a clock call
-    if (link_)
-        while (link_->peekReply().base != nullptr)
-            link_->popReply();
 }
 
 // ---------------------------------------------------------------------------------------
 // generators: host transport in, MIDI out
 
-void BandmatePlugin::readTransport(uint32_t)
+void BandmatePlugin::readTransport()
 {
 #if DISTRHO_PLUGIN_WANT_TIMEPOS
     const TimePosition& tp = getTimePosition();

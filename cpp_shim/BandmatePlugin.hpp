@@ -50,10 +50,11 @@ protected:
 
 private:
     void startHop(uint32_t pos);  // at t % H == 0; pos: frame in the host block
-    void readTransport(uint32_t frames);
+    void readTransport();
     void emitMidi(uint32_t pos, uint32_t off, uint32_t n);
     void allNotesOff(uint32_t frame);
     void resetProcessing();
+    void clearProcessingState();
     void decideNextHop();      // at t % H == H - F
     void sendInputHop(uint64_t seq);
     void render(const float** inputs, float** outputs, uint32_t pos, uint32_t n);
