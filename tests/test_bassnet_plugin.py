@@ -9,13 +9,12 @@ from pathlib import Path
 
 import numpy as np
 from bandmate.data.midi import read_midi
-from bandmate.engines import EngineConfig, create_engine
 from bandmate.generators.bassnet import program_for_timbre
 from bandmate.specs import load_spec
 
 import plugin_host as ph
 from tests.conftest import plugin_path
-from tests.test_drumnet_plugin import RATE, STEP, TEMPO, assert_balanced, notes
+from tests.test_drumnet_plugin import RATE, STEP, TEMPO, assert_balanced, engine_midi, notes
 
 SPEC = load_spec("bassnet")
 
@@ -53,17 +52,7 @@ def test_bass_midi_matches_the_engine_at_any_block_size():
     x = chords(8.0)
     msgs = play(plugin(Density=0.7), x)
     assert msgs == play(plugin(Density=0.7), x, block_size="random")
-    eng = create_engine("bassnet", EngineConfig(RATE, 2))
-    params = SPEC.defaults() | {"density": 0.7, "deterministic": 1.0}
-    expected, hop, lat = [], eng.hop, SPEC.plugin_latency(RATE, 512)
-    padded = np.concatenate([x, np.zeros((2, lat + 16384), np.float32)], axis=1)
-    for j in range(padded.shape[1] // hop):
-        beat = j * hop / RATE * TEMPO / 60
-        tp = {"playing": float(j * hop < x.shape[1]), "bar": beat // 4, "beat": beat % 4, "tempo_bpm": TEMPO,
-              "beats_per_bar": 4.0}
-        _, _, events = eng.process_midi(padded[:, j * hop:(j + 1) * hop], params | tp)
-        expected += [(j * hop + e.offset, e.status, e.data1, e.data2) for e in events]
-    assert msgs == [m for m in expected if m[0] < x.shape[1] + 16384 - lat]
+    assert msgs == engine_midi("bassnet", x, {"density": 0.7}, SPEC.plugin_latency(RATE, 512))
     ons = [m for m in msgs if m[1] == 0x90]
     assert len(ons) >= 8 and all(m[0] % STEP == 0 for m in ons)
     assert all(28 <= m[2] <= 55 for m in ons), "bass range E1..G3"

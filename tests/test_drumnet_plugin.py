@@ -58,6 +58,22 @@ def assert_balanced(msgs) -> None:
     assert not +sounding, f"stuck notes: {+sounding}"
 
 
+def engine_midi(engine: str, x: np.ndarray, params: dict, latency: int, stop_frames: int = 16384) -> list:
+    """What play() must return: the engine fed the same hops and transport directly (the
+    transport rolls from bar 1 for x, then stops), as (sample, status, note, velocity)."""
+    eng = create_engine(engine, EngineConfig(RATE, 2))
+    params = eng.spec.defaults() | params | {"deterministic": 1.0}
+    expected, hop = [], eng.hop
+    padded = np.concatenate([x, np.zeros((2, latency + stop_frames), np.float32)], axis=1)
+    for j in range(padded.shape[1] // hop):
+        beat = j * hop / RATE * TEMPO / 60
+        tp = {"playing": float(j * hop < x.shape[1]), "bar": beat // 4, "beat": beat % 4, "tempo_bpm": TEMPO,
+              "beats_per_bar": 4.0}
+        _, _, events = eng.process_midi(padded[:, j * hop:(j + 1) * hop], params | tp)
+        expected += [(j * hop + e.offset, e.status, e.data1, e.data2) for e in events]
+    return [m for m in expected if m[0] < x.shape[1] + stop_frames - latency]
+
+
 def play(p: ph.ClapPlugin, x: np.ndarray, block_size=512, stop_frames: int = 16384):
     """Play x with the transport rolling from bar 1, then stop: (audio, MIDI messages)."""
     r = p.process(x, block_size=block_size, transport=ph.Transport(tempo=TEMPO, playing=True))
@@ -84,18 +100,7 @@ def test_midi_matches_the_offline_engine_and_audio_passes_through():
     assert lat == SPEC.plugin_latency(RATE, 512)
     np.testing.assert_array_equal(audio[:, lat:], x[:, :-lat])  # passthrough, latency-aligned
 
-    # The engine fed the same hops and transport, directly.
-    eng = create_engine("drumnet", EngineConfig(RATE, 2))
-    params = SPEC.defaults() | {"density": 0.6, "deterministic": 1.0}
-    expected, hop = [], eng.hop
-    padded = np.concatenate([x, np.zeros((2, lat + 16384), np.float32)], axis=1)
-    for j in range(padded.shape[1] // hop):
-        beat = j * hop / RATE * TEMPO / 60
-        playing = j * hop < x.shape[1]
-        tp = {"playing": float(playing), "bar": beat // 4, "beat": beat % 4, "tempo_bpm": TEMPO, "beats_per_bar": 4.0}
-        _, _, events = eng.process_midi(padded[:, j * hop:(j + 1) * hop], params | tp)
-        expected += [(j * hop + e.offset, e.status, e.data1, e.data2) for e in events]
-    expected = [m for m in expected if m[0] < x.shape[1] + 16384 - lat]
+    expected = engine_midi("drumnet", x, {"density": 0.6}, lat)
     assert len(msgs) > 40
     assert msgs == expected
 
