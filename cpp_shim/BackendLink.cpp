@@ -186,6 +186,7 @@ void BackendLink::ioMain()
             h.channels = config_.channels;
             h.frames = config_.hop;
             h.nValues = config_.nParams;
+            h.status = static_cast<uint16_t>(v.status());  // drop horizon, 0 = deterministic
             std::memcpy(io.message.data(), &h, sizeof(h));
             std::memcpy(io.message.data() + sizeof(h), v.values(), sizeof(float) * (config_.nParams + audioFloats));
             const uint64_t seq = v.seq();

@@ -276,8 +276,7 @@ void BandmatePlugin::decideNextHop()
         std::fill(nextWet_.begin(), nextWet_.end(), 0.0f);  // before any input: silence
         wet = true;
     } else if (link_) {
-        const bool deterministic =
-            deterministicEnv_ || values_[decl_.deterministicParam].load(std::memory_order_relaxed) >= 0.5f;
+        const bool deterministic = deterministicNow();
         const bool wasSent = sentOk_[size_t(j) & (sentOk_.size() - 1)] != 0;
         for (;;) {
             SlotView reply = link_->peekReply();
@@ -341,6 +340,9 @@ void BandmatePlugin::sendInputHop(uint64_t seq)
     if (slot.base == nullptr)
         return;  // ring full (backend far behind): this hop will play the fallback
     slot.epoch() = epoch_;
+    // Drop horizon (PROTOCOL.md): in realtime the backend may skip this hop once hop
+    // seq + K - 1 has arrived, because by then it is played as fallback anyway.
+    slot.status() = deterministicNow() ? 0u : static_cast<uint32_t>(headroomHops_);
     float* values = slot.values();
     for (uint32_t i = 0; i < decl_.paramCount; ++i) {
         const ParamDecl& d = decl_.params[i];

@@ -55,6 +55,10 @@ private:
     void allNotesOff(uint32_t frame);
     void resetProcessing();
     void clearProcessingState();
+    bool deterministicNow() const
+    {
+        return deterministicEnv_ || values_[decl_.deterministicParam].load(std::memory_order_relaxed) >= 0.5f;
+    }
     void decideNextHop();      // at t % H == H - F
     void sendInputHop(uint64_t seq);
     void render(const float** inputs, float** outputs, uint32_t pos, uint32_t n);

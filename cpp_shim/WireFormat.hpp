@@ -34,7 +34,7 @@ struct Header {
     uint16_t channels;
     uint16_t frames;
     uint16_t nValues;
-    uint16_t status;      // 0 ok; error code in kError replies
+    uint16_t status;      // PROCESS: drop horizon K (0 = never drop); kError: error code
     char engine[kEngineNameBytes];
 };
 #pragma pack(pop)

@@ -40,6 +40,7 @@ class ErrorCode(IntEnum):
     BAD_CONFIG = 5
     ENGINE_FAILED = 6
     UNKNOWN_TYPE = 7
+    DEADLINE_MISSED = 8  # realtime hop dropped unprocessed: the shell can no longer play it
 
 
 class ProtocolError(Exception):
@@ -80,6 +81,15 @@ def _unpack_header(frame: bytes | memoryview, errors: str) -> tuple[int, int, He
     magic, version, mtype, seq, epoch, rate, ch, frames, nv, status, engine = HEADER.unpack_from(frame)
     name = engine.rstrip(b"\0").decode("ascii", errors)
     return magic, version, Header(mtype, seq, epoch, rate, ch, frames, nv, status, name)
+
+
+def peek_request(frame: bytes | memoryview) -> Header | None:
+    """The header of a frame that looks like a PROCESS request, without decoding the payload."""
+    if len(frame) < HEADER_BYTES:
+        return None
+    magic, version, header = _unpack_header(frame, "replace")
+    ok = magic == MAGIC and version == VERSION and header.type == MsgType.PROCESS
+    return header if ok else None
 
 
 def decode(frame: bytes | memoryview) -> Message:
@@ -135,12 +145,14 @@ def encode_error(code: ErrorCode, message: str, request: Header | None = None) -
 
 
 def encode_request(
-    seq: int, epoch: int, engine: str, sample_rate: int, values: np.ndarray, audio: np.ndarray, type: int = 1
+    seq: int, epoch: int, engine: str, sample_rate: int, values: np.ndarray, audio: np.ndarray, type: int = 1,
+    horizon: int = 0,
 ) -> bytes:
-    """What a plugin shell sends; used by tests, benches and the Python link client."""
+    """What a plugin shell sends; used by tests, benches and the Python link client.
+    ``horizon`` > 0 (realtime): the backend may drop this hop once hop seq + horizon - 1 arrived."""
     audio = np.ascontiguousarray(audio, dtype="<f4")
     values = np.ascontiguousarray(values, dtype="<f4")
-    h = Header(type, seq, epoch, sample_rate, audio.shape[0], audio.shape[1], values.size, 0, engine)
+    h = Header(type, seq, epoch, sample_rate, audio.shape[0], audio.shape[1], values.size, horizon, engine)
     return h.pack() + values.tobytes() + audio.tobytes()
 
 

@@ -65,10 +65,18 @@ def _worker_main(address: str, idle: float) -> None:
                 table.collect_idle()
                 last_gc = time.monotonic()
             continue
-        identity, frame = sock.recv_multipart(copy=False)
-        if identity.bytes == b"":
+        batch = []  # everything queued, so late realtime hops can be dropped (handle_batch)
+        while len(batch) < 256:
+            try:
+                identity, frame = sock.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.ZMQError:
+                break
+            batch.append((identity, frame))
+        if any(identity.bytes == b"" for identity, _ in batch):
             break  # stop signal
-        sock.send_multipart([identity, table.handle(identity.bytes, frame.buffer)], copy=False)
+        replies = table.handle_batch([(i.bytes, f.buffer) for i, f in batch])
+        for (identity, _), reply in zip(batch, replies, strict=True):
+            sock.send_multipart([identity, reply], copy=False)
     ctx.destroy(0)
 
 
@@ -159,6 +167,7 @@ class Backend:
         while not self._stop:
             events = dict(poller.poll(200))
             if router in events:
+                here = []  # answered by this process, as one batch (see SessionTable.handle_batch)
                 for _ in range(256):  # drain, but keep replies flowing
                     try:
                         identity, frame = router.recv_multipart(zmq.NOBLOCK, copy=False)
@@ -170,13 +179,16 @@ class Backend:
                     buf = frame.buffer
                     is_ping = len(buf) >= 8 and buf[6] == 2 and buf[7] == 0
                     if not pairs or is_ping or len(buf) < 48:
-                        router.send_multipart([identity, table.handle(ident, buf)], copy=False)
+                        here.append((identity, buf))
                         continue
                     w = sticky.get(ident)
                     if w is None:
                         w = sticky[ident] = 0 if bytes(buf[32:48]) in linked else load.index(min(load))
                         load[w] += 1
                     pairs[w].send_multipart([identity, frame], copy=False)
+                replies = table.handle_batch([(i.bytes, buf) for i, buf in here])
+                for (identity, _), reply in zip(here, replies, strict=True):
+                    router.send_multipart([identity, reply], copy=False)
             for pair in pairs:
                 if pair in events:
                     while True:

@@ -20,6 +20,7 @@ from bandmate.protocol import (
     encode_error,
     encode_pong,
     encode_reply,
+    peek_request,
 )
 from bandmate.specs import MIDI_EVENT_FLOATS, MIDI_EVENT_SLOTS, TRANSPORT_INPUTS, load_spec
 
@@ -42,6 +43,30 @@ class SessionTable:
         self.sessions: dict[bytes, Session] = {}
         self.errors: Counter[str] = Counter()
         self.processed = 0
+        self.missed = 0  # realtime hops dropped unprocessed (see handle_batch)
+
+    def handle_batch(self, batch: list[tuple[bytes, bytes]]) -> list[bytes]:
+        """Replies to frames that arrived together, in order.
+
+        A realtime request carries its drop horizon K in ``status`` (PROTOCOL.md): the shell
+        plays hop ``seq`` before it sends hop ``seq + K - 1``. So when that later hop of the
+        same instance is already in the batch, ``seq`` is past its deadline: it gets a cheap
+        DEADLINE_MISSED error instead of being processed, and a backend that fell behind
+        catches up instead of answering a backlog of replies the shell would drop.
+        Deterministic requests (K = 0) are always processed."""
+        headers = [peek_request(frame) for _, frame in batch]
+        newest: dict[tuple[bytes, int], int] = {}
+        for (identity, _), h in zip(batch, headers, strict=True):
+            if h is not None:
+                newest[(identity, h.epoch)] = max(newest.get((identity, h.epoch), h.seq), h.seq)
+        replies = []
+        for (identity, frame), h in zip(batch, headers, strict=True):
+            if h is not None and h.status > 0 and newest[(identity, h.epoch)] >= h.seq + h.status - 1:
+                self.missed += 1
+                replies.append(encode_error(ErrorCode.DEADLINE_MISSED, "deadline passed", h))
+            else:
+                replies.append(self.handle(identity, frame))
+        return replies
 
     def handle(self, identity: bytes, frame: bytes) -> bytes:
         try:
