@@ -250,11 +250,13 @@ class ClapPlugin:
     # ---------------------------------------------------------------- process
     def process(self, audio: np.ndarray | None, block_size: BlockSpec = 512, seed: int = 0,
                 midi_in: Iterable[MidiEvent] = (), transport: Transport | None = None,
-                frames: int | None = None) -> ProcessResult:
+                frames: int | None = None, aux_in: Sequence[np.ndarray] = ()) -> ProcessResult:
         """Processes `audio` (channels, n) in blocks (fixed, "random" in [min_block, max_block] drawn
         from `seed`, or an explicit list). midi_in offsets are absolute within this call. A given
         `transport` (re)positions the host transport, which then advances across calls.
-        audio=None with frames=n processes n frames without input (instruments)."""
+        audio=None with frames=n processes n frames without input (instruments).
+        aux_in: audio (channels, n) for the input ports after the main one (e.g. a sidechain), in
+        port order; ports not given get silence. Outputs after the main one: ProcessResult.aux_audio."""
         if not self._host.active:
             raise RuntimeError("activate() the plugin before process()")
         if audio is not None:
@@ -268,10 +270,12 @@ class ClapPlugin:
         if transport is not None:
             self.set_transport(transport)
         midi = sorted(((int(e.offset), bytes(e.data)) for e in midi_in), key=lambda m: m[0])
-        out, midi_out, param_out, statuses = self._host.process(audio, frames, blocks, midi)
+        aux = [np.asarray(a, dtype=np.float32) for a in aux_in]
+        out, midi_out, param_out, statuses, aux_out = self._host.process(audio, frames, blocks, midi, aux)
         self._host.idle(False)  # service request_callback like a host main loop would
         return ProcessResult(
             audio=out, param_out=[tuple(p) for p in param_out], statuses=list(statuses), block_sizes=blocks,
+            aux_audio=list(aux_out),
             _midi_out=[MidiEvent(o, d) for o, d in midi_out],
         )
 

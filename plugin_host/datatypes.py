@@ -135,6 +135,7 @@ class ProcessResult:
     statuses: list[int] = field(default_factory=list)  # clap_process_status per block
     block_sizes: list[int] = field(default_factory=list)
     latency_compensated: bool = False  # True where the host (pedalboard) already removed the latency
+    aux_audio: list[np.ndarray] = field(default_factory=list)  # output ports after the main one
     _midi_out: list[MidiEvent] | None = None
 
     @property

@@ -358,6 +358,26 @@ def test_mono_input_is_duplicated_into_stereo_port(plug):
     np.testing.assert_array_equal(out[0], out[1])
 
 
+def test_aux_ports_carry_their_own_audio_under_any_split(plug):
+    """Input ports after the main one get `aux_in` (e.g. a sidechain); outputs after the main
+    one come back in `aux_audio` (the fixture's aux out is 0.5 x its sidechain in)."""
+    assert [p.name for p in plug.audio_inputs] == ["in", "sidechain"]
+    assert [p.name for p in plug.audio_outputs] == ["out", "aux"]
+    plug.activate(SR)
+    rng = np.random.default_rng(3)
+    x, side = rng.standard_normal((2, 2, 1000)).astype(np.float32)
+    r = plug.process(x, block_size="random", seed=5, aux_in=[side])
+    assert len(r.aux_audio) == 1
+    np.testing.assert_array_equal(r.aux_audio[0], 0.5 * side)
+    assert not np.array_equal(r.audio, r.aux_audio[0])  # the main path is independent
+    silent = plug.process(x, block_size=100)
+    np.testing.assert_array_equal(silent.aux_audio[0], 0.0)  # no aux_in: silence
+    with pytest.raises(ValueError, match="aux input 0 has 1 channels"):
+        plug.process(x, aux_in=[side[:1]])
+    with pytest.raises(ValueError, match="2 aux input port"):
+        plug.process(x, aux_in=[side, side])
+
+
 # ------------------------------------------------------------------ the host catches misbehaviour
 
 

@@ -31,7 +31,7 @@ py::list list_plugins(const std::string& path) {
 }
 
 py::tuple process(ClapHost& h, py::object audio, uint32_t frames, const std::vector<uint32_t>& blocks,
-                  const std::vector<std::pair<int64_t, py::bytes>>& midi_in) {
+                  const std::vector<std::pair<int64_t, py::bytes>>& midi_in, const py::list& aux_audio) {
     std::vector<bm::MidiMsg> midi;
     for (const auto& [off, data] : midi_in) {
         const std::string s = data;
@@ -47,18 +47,33 @@ py::tuple process(ClapHost& h, py::object audio, uint32_t frames, const std::vec
         ptr = in.data();
         channels = uint32_t(in.shape(0));
     }
+    std::vector<py::array_t<float, py::array::c_style | py::array::forcecast>> aux_keep;
+    std::vector<bm::AuxInput> aux_in;
+    for (const auto& item : aux_audio) {
+        auto a = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(item);
+        if (!a || a.ndim() != 2 || uint32_t(a.shape(1)) != frames)
+            throw std::invalid_argument("each aux input must be a (channels, frames) float32 array");
+        aux_in.push_back({a.data(), uint32_t(a.shape(0))});
+        aux_keep.push_back(std::move(a));
+    }
     bm::ProcessOutput r;
     {
         py::gil_scoped_release release;
-        r = h.process(ptr, channels, frames, blocks, midi);
+        r = h.process(ptr, channels, frames, blocks, midi, aux_in);
     }
     py::array_t<float> out({size_t(r.channels), size_t(frames)});
     std::copy(r.audio.begin(), r.audio.end(), out.mutable_data());
+    py::list aux_out;
+    for (size_t k = 0; k < r.aux.size(); ++k) {
+        py::array_t<float> a({size_t(r.aux_channels[k]), size_t(frames)});
+        std::copy(r.aux[k].begin(), r.aux[k].end(), a.mutable_data());
+        aux_out.append(a);
+    }
     py::list midi_out, param_out;
     for (const auto& m : r.midi)
         midi_out.append(py::make_tuple(m.offset, py::bytes(reinterpret_cast<const char*>(m.data.data()), m.data.size())));
     for (const auto& p : r.params) param_out.append(py::make_tuple(p.offset, p.id, p.value));
-    return py::make_tuple(out, midi_out, param_out, r.statuses);
+    return py::make_tuple(out, midi_out, param_out, r.statuses, aux_out);
 }
 
 py::dict paced(const std::vector<ClapHost*>& hosts, double seconds, uint32_t block, bool rt, float noise,

@@ -75,9 +75,17 @@ struct Transport {
     int64_t samples_since_anchor = 0;
     double current_beats(double sample_rate) const;
 };
+// Audio for the input ports after the main one (e.g. a sidechain), planar like `input`.
+struct AuxInput {
+    const float* data = nullptr;
+    uint32_t channels = 0;
+};
+
 struct ProcessOutput {
     uint32_t channels = 0;
     std::vector<float> audio;  // channels x frames, row-major
+    std::vector<uint32_t> aux_channels;   // output ports after the main one
+    std::vector<std::vector<float>> aux;  // each aux_channels[k] x frames
     std::vector<MidiMsg> midi;
     std::vector<ParamOut> params;
     std::vector<int32_t> statuses;
@@ -141,7 +149,8 @@ public:
     // processing: input is in_channels x frames row-major (may be null for no audio);
     // blocks must sum to frames.
     ProcessOutput process(const float* input, uint32_t in_channels, uint32_t frames,
-                          const std::vector<uint32_t>& blocks, const std::vector<MidiMsg>& midi_in);
+                          const std::vector<uint32_t>& blocks, const std::vector<MidiMsg>& midi_in,
+                          const std::vector<AuxInput>& aux_in = {});
     void set_transport(const Transport& t) { transport_ = t; }
     const Transport& transport() const { return transport_; }
 

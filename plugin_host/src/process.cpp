@@ -197,7 +197,8 @@ void ClapHost::add_midi_in(const MidiMsg& m) {
 }
 
 ProcessOutput ClapHost::process(const float* input, uint32_t in_channels, uint32_t frames,
-                                const std::vector<uint32_t>& blocks, const std::vector<MidiMsg>& midi_in) {
+                                const std::vector<uint32_t>& blocks, const std::vector<MidiMsg>& midi_in,
+                                const std::vector<AuxInput>& aux_in) {
     require_main("process");
     if (!active_) throw std::logic_error("process: plugin is not active (call activate first)");
     uint64_t total = 0;
@@ -212,6 +213,13 @@ ProcessOutput ClapHost::process(const float* input, uint32_t in_channels, uint32
             throw std::invalid_argument("input has " + std::to_string(in_channels) + " channels, main input port has " +
                                         std::to_string(want));
     }
+    if (aux_in.size() + 1 > std::max<size_t>(audio_in_.size(), 1))
+        throw std::invalid_argument("audio for " + std::to_string(aux_in.size()) + " aux input port(s), the plugin has " +
+                                    std::to_string(audio_in_.empty() ? 0 : audio_in_.size() - 1));
+    for (size_t k = 0; k < aux_in.size(); ++k)
+        if (aux_in[k].data && aux_in[k].channels != audio_in_[k + 1].channels)
+            throw std::invalid_argument("aux input " + std::to_string(k) + " has " + std::to_string(aux_in[k].channels) +
+                                        " channels, the port has " + std::to_string(audio_in_[k + 1].channels));
     for (const auto& m : midi_in) add_midi_in(m);
 
     // Split pending events into this call (time < frames) and later calls.
@@ -236,6 +244,10 @@ ProcessOutput ClapHost::process(const float* input, uint32_t in_channels, uint32
     ProcessOutput result;
     result.channels = audio_out_.empty() ? 0 : audio_out_[0].channels;
     result.audio.assign(size_t(result.channels) * frames, 0.f);
+    for (size_t p = 1; p < audio_out_.size(); ++p) {
+        result.aux_channels.push_back(audio_out_[p].channels);
+        result.aux.emplace_back(size_t(audio_out_[p].channels) * frames, 0.f);
+    }
     BlockIO io;
     make_block_io(io, max_frames_);
 
@@ -244,13 +256,15 @@ ProcessOutput ClapHost::process(const float* input, uint32_t in_channels, uint32
         size_t next = 0;
         uint32_t start = 0;
         for (uint32_t len : blocks) {
-            // audio in: main port from `input`, other ports silent
+            // audio in: main port from `input`, port p > 0 from aux_in[p - 1], the rest silent
             for (size_t p = 0; p < io.in_ptrs.size(); ++p)
                 for (size_t c = 0; c < io.in_ptrs[p].size(); ++c) {
                     float* dst = io.in_ptrs[p][c];
                     if (p == 0 && input) {
                         const uint32_t src_c = std::min<uint32_t>(uint32_t(c), in_channels - 1);
                         std::memcpy(dst, input + size_t(src_c) * frames + start, len * sizeof(float));
+                    } else if (p > 0 && p - 1 < aux_in.size() && aux_in[p - 1].data) {
+                        std::memcpy(dst, aux_in[p - 1].data + c * frames + start, len * sizeof(float));
                     } else {
                         std::fill(dst, dst + len, 0.f);
                     }
@@ -270,6 +284,10 @@ ProcessOutput ClapHost::process(const float* input, uint32_t in_channels, uint32
             if (result.channels)
                 for (uint32_t c = 0; c < result.channels; ++c)
                     std::memcpy(result.audio.data() + size_t(c) * frames + start, io.out_ptrs[0][c], len * sizeof(float));
+            for (size_t p = 1; p < io.out_ptrs.size(); ++p)
+                for (uint32_t c = 0; c < result.aux_channels[p - 1]; ++c)
+                    std::memcpy(result.aux[p - 1].data() + size_t(c) * frames + start, io.out_ptrs[p][c],
+                                len * sizeof(float));
             collect_out_events(io.out_events, start, &result);
             start += len;
         }
