@@ -53,7 +53,7 @@ timespec deadlineIn(double seconds)
 
 BackendLink::BackendLink(const LinkConfig& config) : config_(config)
 {
-    const size_t requestBytes = SlotView::bytes(config.nParams, config.channels, config.hop);
+    const size_t requestBytes = SlotView::bytes(config.nParams, config.requestChannels(), config.hop);
     const size_t replyBytes = SlotView::bytes(config.nOutputs, config.channels, config.hop);
     requests_.reset(config.ringSlots, requestBytes);
     replies_.reset(config.ringSlots, replyBytes);
@@ -74,7 +74,7 @@ BackendLink::~BackendLink()
 
 SlotView BackendLink::beginRequest(uint64_t seq)
 {
-    SlotView v{requests_.writeSlot(), config_.nParams, config_.channels, config_.hop};
+    SlotView v{requests_.writeSlot(), config_.nParams, config_.requestChannels(), config_.hop};
     if (v.base != nullptr) {
         v.seq() = seq;
         v.status() = kReplyOk;
@@ -125,8 +125,9 @@ void BackendLink::ioMain()
     debug_ = std::getenv("BANDMATE_DEBUG") != nullptr;
     io.context = sharedContext();
     const wire::Header baseHeader = wire::makeHeader(wire::kProcess, 0, config_.epoch, config_.engine.c_str());
-    const size_t audioFloats = size_t(config_.channels) * config_.hop;
-    io.message.resize(wire::kHeaderBytes + sizeof(float) * (config_.nParams + audioFloats));
+    const size_t audioFloats = size_t(config_.channels) * config_.hop;  // a reply's audio
+    const size_t requestAudioFloats = size_t(config_.requestChannels()) * config_.hop;
+    io.message.resize(wire::kHeaderBytes + sizeof(float) * (config_.nParams + requestAudioFloats));
 
     // CURVE: one client key pair per link, made on this thread (never the audio thread).
     char curvePublic[41] = {}, curveSecret[41] = {};
@@ -178,17 +179,18 @@ void BackendLink::ioMain()
 
     auto sendRequests = [&] {
         while (uint8_t* slot = requests_.readSlot()) {
-            SlotView v{slot, config_.nParams, config_.channels, config_.hop};
+            SlotView v{slot, config_.nParams, config_.requestChannels(), config_.hop};
             wire::Header h = baseHeader;
             h.seq = v.seq();
             h.epoch = sentEpoch = v.epoch();
             h.sampleRate = config_.sampleRate;
-            h.channels = config_.channels;
+            h.channels = config_.requestChannels();
             h.frames = config_.hop;
             h.nValues = config_.nParams;
             h.status = static_cast<uint16_t>(v.status());  // drop horizon, 0 = deterministic
             std::memcpy(io.message.data(), &h, sizeof(h));
-            std::memcpy(io.message.data() + sizeof(h), v.values(), sizeof(float) * (config_.nParams + audioFloats));
+            std::memcpy(io.message.data() + sizeof(h), v.values(),
+                        sizeof(float) * (config_.nParams + requestAudioFloats));
             const uint64_t seq = v.seq();
             const uint32_t epoch = v.epoch();
             requests_.commitRead();

@@ -32,11 +32,13 @@ struct LinkConfig {
     uint8_t identity[16];      // stable per plugin instance: the backend's session key
     uint32_t epoch = 0;        // activation id (requests carry their own: see SlotView)
     uint32_t sampleRate = 48000;
-    uint16_t channels = 2;
+    uint16_t channels = 2;     // main channels: replies carry these
+    uint16_t sideChannels = 0;  // sidechain channels: requests carry them after the main ones
     uint16_t hop = 256;
     uint16_t nParams = 0;
     uint16_t nOutputs = 0;
     uint32_t ringSlots = 16;
+    uint16_t requestChannels() const { return channels + sideChannels; }
     double heartbeatSeconds = 0.5;
     int liveness = 3;          // missed heartbeats before the backend counts as gone
 };

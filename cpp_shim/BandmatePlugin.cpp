@@ -61,6 +61,18 @@ BandmatePlugin::~BandmatePlugin()
     link_.reset();
 }
 
+void BandmatePlugin::initAudioPort(bool input, uint32_t index, AudioPort& port)
+{
+    if (input && index >= channels_) {  // spec "sidechain": a separate (non-main) input bus
+        port.hints = kAudioPortIsSidechain;
+        const uint32_t c = index - channels_;
+        port.name = c == 0 ? "Sidechain" : "Sidechain R";  // a bus is named after its first port
+        port.symbol = c == 0 ? "sidechain_1" : "sidechain_2";
+        return;
+    }
+    Plugin::initAudioPort(input, index, port);
+}
+
 void BandmatePlugin::initParameter(uint32_t index, Parameter& p)
 {
     const ParamDecl& d = decl_.params[index];
@@ -135,6 +147,8 @@ void BandmatePlugin::activate()
         waitBound_ = startupBound_ = std::max(0.0, std::atof(bound));
 
     inHop_.assign(size_t(channels_) * hop_, 0.0f);
+    sideHop_.assign(size_t(sideChannels_) * hop_, 0.0f);
+    readSidechain_ = sideChannels_ > 0 && sidechainDelivered_;
     curWet_.assign(size_t(channels_) * hop_, 0.0f);
     nextWet_.assign(size_t(channels_) * hop_, 0.0f);
     const size_t drySize = nextPow2(size_t(latency_) + maxBlock + hop_ + 1);
@@ -159,6 +173,7 @@ void BandmatePlugin::activate()
     resetRequested_.store(false, std::memory_order_relaxed);
     cfg.sampleRate = static_cast<uint32_t>(std::lround(sr));
     cfg.channels = static_cast<uint16_t>(channels_);
+    cfg.sideChannels = static_cast<uint16_t>(sideChannels_);
     cfg.hop = static_cast<uint16_t>(hop_);
     cfg.nParams = decl_.wireInputs + (decl_.generator ? kTransportValues : 0);
     cfg.nOutputs = decl_.wireOutputs + (decl_.generator ? kMidiBlockFloats : 0);
@@ -215,6 +230,9 @@ void BandmatePlugin::render(const float** inputs, float** outputs, uint32_t pos,
             dry[(t_ + i) & dryMask_] = in[i];
         }
     }
+    if (readSidechain_)
+        for (uint32_t c = 0; c < sideChannels_; ++c)
+            std::memcpy(sideHop_.data() + size_t(c) * hop_ + off, inputs[channels_ + c] + pos, sizeof(float) * n);
     // Inputs are fully read above, so in-place hosts (inputs == outputs) are fine.
     for (uint32_t c = 0; c < channels_; ++c) {
         const float* wet = curWet_.data() + size_t(c) * hop_ + off;
@@ -352,6 +370,8 @@ void BandmatePlugin::sendInputHop(uint64_t seq)
     if (decl_.generator)
         std::memcpy(values + decl_.wireInputs, hopTransport_.data(), sizeof(hopTransport_));
     std::memcpy(slot.channel(0), inHop_.data(), sizeof(float) * channels_ * hop_);
+    if (sideChannels_ > 0)  // zeros where the wrapper delivers no sidechain (VST3)
+        std::memcpy(slot.channel(channels_), sideHop_.data(), sizeof(float) * sideChannels_ * hop_);
     link_->commitRequest();
     sent = 1;
 }
@@ -467,7 +487,7 @@ void BandmatePlugin::allNotesOff(uint32_t frame)
 
 END_NAMESPACE_DISTRHO
 
-bandmate::Resettable* bandmate::takeLastCreatedPlugin()
+bandmate::ClapHooks* bandmate::takeLastCreatedPlugin()
 {
     DISTRHO_NAMESPACE::BandmatePlugin* p = DISTRHO_NAMESPACE::gLastCreated;
     DISTRHO_NAMESPACE::gLastCreated = nullptr;

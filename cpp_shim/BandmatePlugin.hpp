@@ -24,12 +24,13 @@
 
 START_NAMESPACE_DISTRHO
 
-class BandmatePlugin : public Plugin, public bandmate::Resettable {
+class BandmatePlugin : public Plugin, public bandmate::ClapHooks {
 public:
     explicit BandmatePlugin(const bandmate::PluginDecl& decl);
     ~BandmatePlugin() override;
 
     void requestReset() override { resetRequested_.store(true, std::memory_order_release); }
+    void enableSidechain() override { sidechainDelivered_ = true; }
 
 protected:
     const char* getLabel() const override { return DISTRHO_PLUGIN_NAME; }
@@ -40,6 +41,7 @@ protected:
     uint32_t getVersion() const override { return d_version(0, 1, 0); }
     int64_t getUniqueId() const override { return decl_.uniqueId; }
 
+    void initAudioPort(bool input, uint32_t index, AudioPort& port) override;
     void initParameter(uint32_t index, Parameter& parameter) override;
     float getParameterValue(uint32_t index) const override;
     void setParameterValue(uint32_t index, float value) override;
@@ -70,10 +72,16 @@ private:
     // Fixed at activation.
     std::unique_ptr<bandmate::BackendLink> link_;
     uint32_t hop_ = 256, fade_ = 240, headroomHops_ = 3, latency_ = 0;
-    static constexpr uint32_t channels_ = DISTRHO_PLUGIN_NUM_INPUTS;  // 1 (mono build) or 2
+    static constexpr uint32_t channels_ = BANDMATE_MAIN_CHANNELS;  // 1 (mono build) or 2
+    // Spec "sidechain": as many sidechain inputs, after the main ones. Their audio goes to the
+    // engine after the main channels of each hop; silence unless the wrapper delivers it.
+    static constexpr uint32_t sideChannels_ = BANDMATE_SIDECHAIN_CHANNELS;
+    bool sidechainDelivered_ = false;  // set by ClapEntry (CLAP only; see ShellHooks.hpp)
+    bool readSidechain_ = false;       // fixed at activation
     bool deterministicEnv_ = false;
     double waitBound_ = 2.0, startupBound_ = 10.0;  // Deterministic mode's waits
     std::vector<float> inHop_, curWet_, nextWet_, dry_;
+    std::vector<float> sideHop_;  // sideChannels_ x hop: the sidechain of the current input hop
     std::vector<float> outValues_;  // wire outputs of the hop being played
     std::vector<uint8_t> sentOk_;   // per seq (mod size): was hop enqueued?
     size_t dryMask_ = 0;

@@ -160,7 +160,7 @@ struct Wrapper {
     clap_plugin_state_t state;
     EventFilter filter;
     uint32_t reportedLatency = 0;
-    bandmate::Resettable* shell = nullptr;  // our BandmatePlugin inside DPF's instance
+    bandmate::ClapHooks* shell = nullptr;  // our BandmatePlugin inside DPF's instance
 
     static Wrapper* of(const clap_plugin_t* p) { return reinterpret_cast<Wrapper*>(const_cast<clap_plugin_t*>(p)); }
 };
@@ -247,6 +247,8 @@ const clap_plugin_t* createPlugin(const clap_plugin_factory_t* factory, const cl
         return nullptr;
     }
     w->shell = bandmate::takeLastCreatedPlugin();  // constructed inside create_plugin above
+    if (w->shell != nullptr)
+        w->shell->enableSidechain();  // DPF's CLAP wrapper delivers sidechain ports (ShellHooks.hpp)
     w->plugin = *w->inner;  // same descriptor and plugin_data: DPF's extensions work on us
     w->plugin.reset = [](const clap_plugin_t* p) {  // DPF 1.6's reset does nothing
         Wrapper* self = Wrapper::of(p);

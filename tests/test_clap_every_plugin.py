@@ -80,7 +80,9 @@ def test_unknown_id_is_null_and_descriptor_is_consistent(spec):
     assert info.features[0] in MAIN_CATEGORIES and ("mono" if spec.channels == 1 else "stereo") in info.features
     p = ph.ClapPlugin(path)
     assert len(p.note_outputs) == (1 if spec.midi_out else 0)
-    assert [port.channels for port in p.audio_inputs] == [spec.channels]
+    # a main input, plus a sidechain bus as wide (spec "sidechain"), never marked main
+    assert [port.channels for port in p.audio_inputs] == [spec.channels] * (2 if spec.sidechain else 1)
+    assert [port.flags & 1 for port in p.audio_inputs] == [1] + [0] * (len(p.audio_inputs) - 1)
     assert [port.channels for port in p.audio_outputs] == [spec.channels]
 
 

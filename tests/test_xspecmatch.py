@@ -64,3 +64,54 @@ def test_unlinked_target_is_untouched_and_cli_writes_the_match(tmp_path):
                      str(tmp_path / "out.wav"), "Amount=0.5"]) == 0
     out, rate = sf.read(tmp_path / "out.wav", dtype="float32", always_2d=True)
     assert rate == RATE and out.shape == x.T.shape and np.all(np.isfinite(out))
+
+
+def sidechain_match(ref: np.ndarray, x: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, float]:
+    """x through a Target instance (no link group) with `ref` on its sidechain input (CLAP):
+    (output latency-compensated, the "Reference linked" output at the end)."""
+    import plugin_host as ph
+
+    p = ph.ClapPlugin(str(plugin_path("XSpecMatch", "clap")))
+    for key, value in (("Deterministic", 1.0), ("Link group", 0), ("Role", "Target")):
+        p.set_param(key, value)
+    assert p.activate(RATE, max_block=chunk)
+    lat, n = p.latency, x.shape[1]
+    pad = np.zeros((2, lat), np.float32)
+    xs, rs = np.concatenate([x, pad], axis=1), np.concatenate([ref, pad], axis=1)
+    out = [p.process(xs[:, s: s + chunk], block_size="random", seed=s, aux_in=[rs[:, s: s + chunk]]).audio
+           for s in range(0, xs.shape[1], chunk)]
+    return np.concatenate(out, axis=1)[:, lat: lat + n], p.output_params["Reference linked"]
+
+
+def test_sidechain_input_is_a_reference_without_links():
+    """CLAP: a reference routed to the sidechain works like a linked Reference instance."""
+    ref = material(8.0, 1)
+    dull = sosfilt(butter(2, 1500, "low", fs=RATE, output="sos"), material(8.0, 2), axis=1).astype(np.float32)
+    dull = 0.5 * dull + 0.5 * material(8.0, 2) * 0.2
+    y, linked = sidechain_match(ref, dull)
+    assert linked == 1.0
+    tail = slice(5 * RATE, None)
+    before = np.sqrt(np.mean((third_octave_db(dull[:, tail]) - third_octave_db(ref[:, tail])) ** 2))
+    after = np.sqrt(np.mean((third_octave_db(y[:, tail]) - third_octave_db(ref[:, tail])) ** 2))
+    assert after < 0.35 * before, (before, after)
+    linked_y = match_audio(ref, dull, RATE, group=5, plugin=plugin_path("XSpecMatch", "clap"))
+    assert np.max(np.abs(third_octave_db(y[:, tail]) - third_octave_db(linked_y[:, tail]))) < 0.5
+    # a silent sidechain (nothing routed) and no link: untouched
+    y0, linked0 = sidechain_match(np.zeros_like(dull), dull)
+    assert linked0 == 0.0
+    np.testing.assert_allclose(y0, dull, atol=1e-5)
+
+
+def test_vst3_ignores_the_sidechain_bus_dpf_never_delivers():
+    """DPF 1.6's VST3 wrapper reads only the first input bus; the shell sends silence for the
+    sidechain there, so a VST3 XSpecMatch without a link stays neutral (no garbage target)."""
+    import plugin_host as ph
+
+    x = material(3.0, 6)
+    p = ph.load(plugin_path("XSpecMatch", "vst3"))
+    p.set_param("Deterministic", 1.0)
+    p.set_param("Link group", 0)
+    p.set_param("Role", "Target")
+    p.activate(RATE, max_block=512)
+    y = p.process(x, block_size=512, reset=True).audio  # reset=True: pedalboard compensates latency
+    np.testing.assert_allclose(y, x, atol=1e-5)

@@ -58,7 +58,9 @@ def info_header(spec, mono: bool = False) -> str:
 #define DISTRHO_PLUGIN_HAS_UI 0
 #define DISTRHO_PLUGIN_IS_RT_SAFE 1
 #define DISTRHO_PLUGIN_IS_SYNTH 0
-#define DISTRHO_PLUGIN_NUM_INPUTS {channels}
+#define BANDMATE_MAIN_CHANNELS {channels}
+#define BANDMATE_SIDECHAIN_CHANNELS {channels if spec.sidechain else 0}
+#define DISTRHO_PLUGIN_NUM_INPUTS {channels * 2 if spec.sidechain else channels}
 #define DISTRHO_PLUGIN_NUM_OUTPUTS {channels}
 #define DISTRHO_PLUGIN_WANT_LATENCY 1
 #define DISTRHO_PLUGIN_WANT_PROGRAMS 0

@@ -19,7 +19,7 @@ HEADER = struct.Struct("<IHHQIIHHHH16s")
 HEADER_BYTES = HEADER.size
 assert HEADER_BYTES == 48
 MAX_FRAMES = 16384
-MAX_CHANNELS = 2
+MAX_CHANNELS = 4  # requests of sidechain specs: main + sidechain channels
 MAX_VALUES = 1024
 MAX_MESSAGE_BYTES = HEADER_BYTES + 4 * (MAX_VALUES + MAX_CHANNELS * MAX_FRAMES)
 

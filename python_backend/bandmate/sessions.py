@@ -98,7 +98,15 @@ class SessionTable:
             raise ProtocolError(ErrorCode.MALFORMED, "non-finite parameter or audio values", h)
         values = values.tolist()
         params = spec.values_from_list(values[: len(spec.params)])
-        key = (h.engine, h.sample_rate, h.channels, h.frames, h.epoch)
+        audio, sidechain = msg.audio, {}
+        if spec.sidechain:  # the main channels, then as many sidechain channels (PROTOCOL.md)
+            if h.channels % 2:
+                raise ProtocolError(ErrorCode.BAD_CONFIG, f"{h.engine}: {h.channels} channels, expected main + "
+                                    "sidechain", h)
+            audio, sidechain = msg.audio[: h.channels // 2], {"sidechain": msg.audio[h.channels // 2:]}
+        if audio.shape[0] > 2:
+            raise ProtocolError(ErrorCode.BAD_CONFIG, f"{h.engine}: {h.channels} channels (mono or stereo only)", h)
+        key = (h.engine, h.sample_rate, audio.shape[0], h.frames, h.epoch)
         session = self.sessions.get(identity)
         if session is None or session.key != key:
             session = self._open(identity, key, params, h)
@@ -111,7 +119,7 @@ class SessionTable:
             midi[1: 1 + MIDI_EVENT_FLOATS * len(events)] = np.ravel(
                 [(e.offset, e.status, e.data1, e.data2) for e in events])
         else:
-            out, meters = session.engine.process(msg.audio, params)
+            out, meters = session.engine.process(audio, params, **sidechain)
             midi = np.zeros(0, np.float32)
         out_values = np.concatenate(
             [np.array([meters.get(p.id, p.default) for p in spec.engine_outputs], np.float32), midi])

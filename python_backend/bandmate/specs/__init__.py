@@ -142,6 +142,12 @@ class PluginSpec:
         return self.kind == "generator"
 
     @property
+    def sidechain(self) -> bool:
+        """Spec "sidechain": true: a sidechain input as wide as the main one. Requests then carry
+        the main channels followed by the sidechain channels (PROTOCOL.md); replies the main ones."""
+        return bool(self.extra.get("sidechain", False))
+
+    @property
     def wire_inputs(self) -> int:
         """Float values in a request: the parameters, then the transport for generators."""
         return len(self.params) + (len(TRANSPORT_INPUTS) if self.generator else 0)
