@@ -66,17 +66,13 @@ def _worker_main(address: str, idle: float) -> None:
                 last_gc = time.monotonic()
             continue
         batch = []  # everything queued, so late realtime hops can be dropped (handle_batch)
-        while len(batch) < 256:
-            try:
-                identity, frame = sock.recv_multipart(zmq.NOBLOCK, copy=False)
-            except zmq.ZMQError:
-                break
+        while len(batch) < 256 and sock.get(zmq.EVENTS) & zmq.POLLIN:
+            identity, frame = sock.recv_multipart()
             batch.append((identity, frame))
-        if any(identity.bytes == b"" for identity, _ in batch):
+        if any(identity == b"" for identity, _ in batch):
             break  # stop signal
-        replies = table.handle_batch([(i.bytes, f.buffer) for i, f in batch])
-        for (identity, _), reply in zip(batch, replies, strict=True):
-            sock.send_multipart([identity, reply], copy=False)
+        for (identity, _), reply in zip(batch, table.handle_batch(batch), strict=True):
+            sock.send_multipart([identity, reply])
     ctx.destroy(0)
 
 
@@ -166,36 +162,32 @@ class Backend:
         last_gc = time.monotonic()
         while not self._stop:
             events = dict(poller.poll(200))
+            # Messages are a few KiB: copying them is cheaper than pyzmq's zero-copy frames,
+            # and draining while EVENTS says "readable" avoids an exception per wake-up.
             if router in events:
                 here = []  # answered by this process, as one batch (see SessionTable.handle_batch)
                 for _ in range(256):  # drain, but keep replies flowing
-                    try:
-                        identity, frame = router.recv_multipart(zmq.NOBLOCK, copy=False)
-                    except zmq.ZMQError:
+                    if not router.get(zmq.EVENTS) & zmq.POLLIN:
                         break
+                    try:
+                        ident, buf = router.recv_multipart()
                     except ValueError:
                         continue  # wrong frame count (not a DEALER): ignore
-                    ident = identity.bytes
-                    buf = frame.buffer
                     is_ping = len(buf) >= 8 and buf[6] == 2 and buf[7] == 0
                     if not pairs or is_ping or len(buf) < 48:
-                        here.append((identity, buf))
+                        here.append((ident, buf))
                         continue
                     w = sticky.get(ident)
                     if w is None:
-                        w = sticky[ident] = 0 if bytes(buf[32:48]) in linked else load.index(min(load))
+                        w = sticky[ident] = 0 if buf[32:48] in linked else load.index(min(load))
                         load[w] += 1
-                    pairs[w].send_multipart([identity, frame], copy=False)
-                replies = table.handle_batch([(i.bytes, buf) for i, buf in here])
-                for (identity, _), reply in zip(here, replies, strict=True):
-                    router.send_multipart([identity, reply], copy=False)
+                    pairs[w].send_multipart([ident, buf])
+                for (ident, _), reply in zip(here, table.handle_batch(here), strict=True):
+                    router.send_multipart([ident, reply])
             for pair in pairs:
                 if pair in events:
-                    while True:
-                        try:
-                            router.send_multipart(pair.recv_multipart(zmq.NOBLOCK, copy=False), copy=False)
-                        except zmq.ZMQError:
-                            break
+                    while pair.get(zmq.EVENTS) & zmq.POLLIN:
+                        router.send_multipart(pair.recv_multipart())
             if time.monotonic() - last_gc > 5:
                 table.collect_idle()
                 last_gc = time.monotonic()
