@@ -72,6 +72,22 @@ def test_deterministic_hops_are_never_skipped_and_epochs_are_separate():
     assert kinds(table.handle_batch(mixed)) == ["ok", "ok"]
 
 
+def test_generator_hops_are_never_skipped():
+    """A generator's timeline counts every hop it is sent: dropping one would look like a
+    transport jump (bar generated again, a stall, more drops), so its backlog is processed."""
+    spec = load_spec("drumnet")
+    hop = spec.hop(RATE)
+    values = np.array([p.default for p in spec.params] + [0.0] * (spec.wire_inputs - len(spec.params)), np.float32)
+
+    def req(seq: int) -> bytes:
+        return encode_request(seq, 1, "drumnet", RATE, values, np.zeros((2, hop), np.float32), horizon=2)
+
+    table = SessionTable()
+    assert kinds(table.handle_batch([(b"g" * 16, req(0))])) == ["ok"]
+    assert kinds(table.handle_batch([(b"g" * 16, req(s)) for s in range(1, 7)])) == ["ok"] * 6
+    assert table.missed == 0
+
+
 class RecordingBackend:
     """A stand-in backend on its own endpoint: answers PINGs and echoes PROCESS audio,
     recording each request's status field (the drop horizon)."""

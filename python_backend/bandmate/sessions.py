@@ -61,12 +61,17 @@ class SessionTable:
                 newest[(identity, h.epoch)] = max(newest.get((identity, h.epoch), h.seq), h.seq)
         replies = []
         for (identity, frame), h in zip(batch, headers, strict=True):
-            if h is not None and h.status > 0 and newest[(identity, h.epoch)] >= h.seq + h.status - 1:
+            if h is not None and h.status > 0 and newest[(identity, h.epoch)] >= h.seq + h.status - 1 \
+                    and self._skippable(identity):
                 self.missed += 1
                 replies.append(encode_error(ErrorCode.DEADLINE_MISSED, "deadline passed", h))
             else:
                 replies.append(self.handle(identity, frame))
         return replies
+
+    def _skippable(self, identity: bytes) -> bool:
+        session = self.sessions.get(identity)
+        return session is None or session.engine.skippable
 
     def handle(self, identity: bytes, frame: bytes) -> bytes:
         try:
@@ -104,8 +109,6 @@ class SessionTable:
                 raise ProtocolError(ErrorCode.BAD_CONFIG, f"{h.engine}: {h.channels} channels, expected main + "
                                     "sidechain", h)
             audio, sidechain = msg.audio[: h.channels // 2], {"sidechain": msg.audio[h.channels // 2:]}
-        if audio.shape[0] > 2:
-            raise ProtocolError(ErrorCode.BAD_CONFIG, f"{h.engine}: {h.channels} channels (mono or stereo only)", h)
         key = (h.engine, h.sample_rate, audio.shape[0], h.frames, h.epoch)
         session = self.sessions.get(identity)
         if session is None or session.key != key:

@@ -36,6 +36,9 @@ class EngineConfig:
 class Engine(ABC):
     #: engine name in the spec files (``PluginSpec.engine``)
     name: str = ""
+    #: a realtime hop already past its deadline may be dropped unprocessed (the drop horizon,
+    #: PROTOCOL.md); False for engines whose timeline counts every hop they are sent
+    skippable: bool = True
 
     def __init__(self, config: EngineConfig):
         self.spec: PluginSpec = load_spec(self.name)

@@ -101,6 +101,10 @@ class GeneratorEngine(Engine):
     history_bars: int = 256
     #: Capture file names: <capture_name>-<date>-<time>.mid
     capture_name: str = "Generator"
+    #: the timeline counts the samples it was sent (_follow): a dropped hop would look like a
+    #: transport jump and force the bar to be generated again. Its hops are cheap but for one
+    #: bar generation per bar, so a backlog clears by itself.
+    skippable = False
 
     def __init__(self, config: EngineConfig, model_path: str | Path | None = None):
         super().__init__(config)
