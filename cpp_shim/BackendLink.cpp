@@ -51,10 +51,10 @@ timespec deadlineIn(double seconds)
 
 }  // namespace
 
-BackendLink::BackendLink(const LinkConfig& config) : config_(config)
+BackendLink::BackendLink(const LinkConfig& config) : config_(config), strings_(config.strings)
 {
     const size_t requestBytes = SlotView::bytes(config.nParams, config.requestChannels(), config.hop);
-    const size_t replyBytes = SlotView::bytes(config.nOutputs, config.channels, config.hop);
+    const size_t replyBytes = SlotView::bytes(config.nOutputs, config.replyChannels(), config.hop);
     requests_.reset(config.ringSlots, requestBytes);
     replies_.reset(config.ringSlots, replyBytes);
     sem_init(&requestSem_, 0, 0);
@@ -88,9 +88,19 @@ void BackendLink::commitRequest()
     sem_post(&requestSem_);
 }
 
-SlotView BackendLink::peekReply() { return SlotView{replies_.readSlot(), config_.nOutputs, config_.channels, config_.hop}; }
+SlotView BackendLink::peekReply()
+{
+    return SlotView{replies_.readSlot(), config_.nOutputs, config_.replyChannels(), config_.hop};
+}
 
 void BackendLink::popReply() { replies_.commitRead(); }
+
+void BackendLink::setStrings(const std::string& strings)
+{
+    std::lock_guard<std::mutex> lock(stringsMutex_);
+    strings_ = strings;
+    stringsVersion_.fetch_add(1, std::memory_order_release);
+}
 
 bool BackendLink::waitReply(double seconds)
 {
@@ -125,7 +135,7 @@ void BackendLink::ioMain()
     debug_ = std::getenv("BANDMATE_DEBUG") != nullptr;
     io.context = sharedContext();
     const wire::Header baseHeader = wire::makeHeader(wire::kProcess, 0, config_.epoch, config_.engine.c_str());
-    const size_t audioFloats = size_t(config_.channels) * config_.hop;  // a reply's audio
+    const size_t audioFloats = size_t(config_.replyChannels()) * config_.hop;  // a reply's audio
     const size_t requestAudioFloats = size_t(config_.requestChannels()) * config_.hop;
     io.message.resize(wire::kHeaderBytes + sizeof(float) * (config_.nParams + requestAudioFloats));
 
@@ -162,7 +172,7 @@ void BackendLink::ioMain()
             droppedReplies_.fetch_add(1, std::memory_order_relaxed);
             return;
         }
-        SlotView v{slot, config_.nOutputs, config_.channels, config_.hop};
+        SlotView v{slot, config_.nOutputs, config_.replyChannels(), config_.hop};
         v.seq() = seq;
         v.status() = kReplyFailed;
         v.epoch() = epoch;
@@ -170,11 +180,35 @@ void BackendLink::ioMain()
         sem_post(&replySem_);
     };
 
+    // The string state (CONFIGURE, PROTOCOL.md) goes out with every heartbeat (so before any
+    // request on a new socket, and again to a backend that restarted: ~20 bytes per 0.5 s) and
+    // whenever the main thread changes it. Epoch 0: an old backend's error reply is dropped as stale.
+    uint32_t sentStringsVersion = 0;
+    std::vector<uint8_t> configure;
+    auto sendStrings = [&] {
+        std::string payload;
+        {
+            std::lock_guard<std::mutex> lock(stringsMutex_);
+            payload = strings_;
+            sentStringsVersion = stringsVersion_.load(std::memory_order_acquire);
+        }
+        if (payload.empty())
+            return;
+        wire::Header h = baseHeader;
+        h.type = wire::kConfigure;
+        h.epoch = 0;
+        configure.resize(sizeof(h) + payload.size());
+        std::memcpy(configure.data(), &h, sizeof(h));
+        std::memcpy(configure.data() + sizeof(h), payload.data(), payload.size());
+        io.socket->send(zmq::const_buffer(configure.data(), configure.size()), zmq::send_flags::dontwait);
+    };
+
     auto sendPing = [&] {
         wire::Header h = baseHeader;
         h.type = wire::kPing;
         io.socket->send(zmq::const_buffer(&h, sizeof(h)), zmq::send_flags::dontwait);
         io.lastPing = Clock::now();
+        sendStrings();
     };
 
     auto sendRequests = [&] {
@@ -223,7 +257,7 @@ void BackendLink::ioMain()
             return;  // a reply from before the latest activation or reset: stale
         io.outstanding = std::max(0, io.outstanding - 1);
         const size_t expected = wire::kHeaderBytes + sizeof(float) * (size_t(config_.nOutputs) + audioFloats);
-        const bool ok = h.type == wire::kReply && h.channels == config_.channels && h.frames == config_.hop &&
+        const bool ok = h.type == wire::kReply && h.channels == config_.replyChannels() && h.frames == config_.hop &&
                         h.nValues == config_.nOutputs && msg.size() == expected;
         if (!ok) {
             failHop(h.seq, h.epoch);
@@ -234,7 +268,7 @@ void BackendLink::ioMain()
             droppedReplies_.fetch_add(1, std::memory_order_relaxed);
             return;
         }
-        SlotView v{slot, config_.nOutputs, config_.channels, config_.hop};
+        SlotView v{slot, config_.nOutputs, config_.replyChannels(), config_.hop};
         v.seq() = h.seq;
         v.status() = kReplyOk;
         v.epoch() = h.epoch;
@@ -262,6 +296,8 @@ void BackendLink::ioMain()
         }
         if (!running_.load(std::memory_order_acquire))
             break;
+        if (stringsVersion_.load(std::memory_order_acquire) != sentStringsVersion)
+            sendStrings();
         sendRequests();
 
         // Wait briefly for replies while requests are in flight: this is what makes the

@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <semaphore.h>
 #include <string>
 #include <thread>
@@ -29,16 +30,19 @@ struct LinkConfig {
     std::string runtimeDir;    // holds spawn.lock
     std::string engine;
     std::string curveServerKey;  // Z85 public key of a CURVE backend; empty: plain
+    std::string strings;       // string state, "key\0value\0" pairs (CONFIGURE); empty: none
     uint8_t identity[16];      // stable per plugin instance: the backend's session key
     uint32_t epoch = 0;        // activation id (requests carry their own: see SlotView)
     uint32_t sampleRate = 48000;
     uint16_t channels = 2;     // main channels: replies carry these
     uint16_t sideChannels = 0;  // sidechain channels: requests carry them after the main ones
+    uint16_t auxChannels = 0;   // aux output channels: replies carry them after the main ones
     uint16_t hop = 256;
     uint16_t nParams = 0;
     uint16_t nOutputs = 0;
     uint32_t ringSlots = 16;
     uint16_t requestChannels() const { return channels + sideChannels; }
+    uint16_t replyChannels() const { return channels + auxChannels; }
     double heartbeatSeconds = 0.5;
     int liveness = 3;          // missed heartbeats before the backend counts as gone
 };
@@ -82,6 +86,10 @@ public:
     // Deterministic mode only: block until a reply may be there or the deadline passes.
     bool waitReply(double seconds);
 
+    // ---- main thread: new string state; the I/O thread sends it (CONFIGURE), and again after
+    // every reconnect. Never called from the audio thread (it locks).
+    void setStrings(const std::string& strings);
+
     bool connected() const { return connected_.load(std::memory_order_acquire); }
     uint32_t generation() const { return generation_.load(std::memory_order_acquire); }
     uint64_t droppedReplies() const { return droppedReplies_.load(std::memory_order_relaxed); }
@@ -99,6 +107,9 @@ private:
     std::atomic<bool> connected_{false};
     std::atomic<uint32_t> generation_{0};
     std::atomic<uint64_t> droppedReplies_{0};
+    std::mutex stringsMutex_;  // main thread <-> I/O thread only
+    std::string strings_;
+    std::atomic<uint32_t> stringsVersion_{0};
     bool debug_ = false;  // BANDMATE_DEBUG: the I/O thread logs link state changes to stderr
     std::thread thread_;
 };

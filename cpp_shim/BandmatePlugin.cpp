@@ -43,8 +43,10 @@ BandmatePlugin* gLastCreated = nullptr;  // main thread only (see ShellHooks.hpp
 }  // namespace
 
 BandmatePlugin::BandmatePlugin(const PluginDecl& decl)
-    : Plugin(decl.paramCount, 0, 0), decl_(decl), values_(new std::atomic<float>[decl.paramCount])
+    : Plugin(decl.paramCount, 0, decl.stringCount), decl_(decl), values_(new std::atomic<float>[decl.paramCount])
 {
+    for (uint32_t i = 0; i < decl.stringCount; ++i)
+        strings_.emplace_back(decl.strings[i].def);
     for (uint32_t i = 0; i < decl.paramCount; ++i)
         values_[i].store(decl.params[i].def, std::memory_order_relaxed);
     std::random_device rd;
@@ -71,6 +73,16 @@ void BandmatePlugin::initAudioPort(bool input, uint32_t index, AudioPort& port)
         return;
     }
     Plugin::initAudioPort(input, index, port);
+    if (!input && index >= channels_)  // spec "aux_outputs": its own bus, not more main channels
+        port.groupId = kAuxPortGroup;
+}
+
+void BandmatePlugin::initPortGroup(uint32_t groupId, PortGroup& portGroup)
+{
+    if (groupId == kAuxPortGroup) {
+        portGroup.name = "Audition";
+        portGroup.symbol = "audition";
+    }
 }
 
 void BandmatePlugin::initParameter(uint32_t index, Parameter& p)
@@ -116,6 +128,36 @@ void BandmatePlugin::setParameterValue(uint32_t index, float value)
     values_[index].store(value, std::memory_order_relaxed);
 }
 
+void BandmatePlugin::initState(uint32_t index, State& state)
+{
+    const StringDecl& d = decl_.strings[index];
+    state.key = d.key;
+    state.label = d.name;
+    state.defaultValue = d.def;
+    state.hints = kStateIsOnlyForDSP;
+}
+
+void BandmatePlugin::setState(const char* key, const char* value)
+{
+    for (uint32_t i = 0; i < decl_.stringCount; ++i)
+        if (std::strcmp(decl_.strings[i].key, key) == 0)
+            strings_[i] = value != nullptr ? value : "";
+    if (link_)
+        link_->setStrings(serializedStrings());
+}
+
+std::string BandmatePlugin::serializedStrings() const
+{
+    std::string out;
+    for (uint32_t i = 0; i < decl_.stringCount; ++i) {
+        out.append(decl_.strings[i].key);
+        out.push_back('\0');
+        out.append(strings_[i]);
+        out.push_back('\0');
+    }
+    return out;
+}
+
 // ---------------------------------------------------------------------------------------
 // activation: everything that allocates happens here, never in run()
 
@@ -149,8 +191,8 @@ void BandmatePlugin::activate()
     inHop_.assign(size_t(channels_) * hop_, 0.0f);
     sideHop_.assign(size_t(sideChannels_) * hop_, 0.0f);
     readSidechain_ = sideChannels_ > 0 && sidechainDelivered_;
-    curWet_.assign(size_t(channels_) * hop_, 0.0f);
-    nextWet_.assign(size_t(channels_) * hop_, 0.0f);
+    curWet_.assign(size_t(channels_ + auxChannels_) * hop_, 0.0f);
+    nextWet_.assign(size_t(channels_ + auxChannels_) * hop_, 0.0f);
     const size_t drySize = nextPow2(size_t(latency_) + maxBlock + hop_ + 1);
     dry_.assign(size_t(channels_) * drySize, 0.0f);
     dryMask_ = drySize - 1;
@@ -166,6 +208,7 @@ void BandmatePlugin::activate()
     cfg.endpoint = where.endpoint;
     cfg.spawnCommand = where.spawnCommand;
     cfg.curveServerKey = where.curveServerKey;
+    cfg.strings = serializedStrings();
     cfg.runtimeDir = where.runtimeDir;
     cfg.engine = decl_.engine;
     std::memcpy(cfg.identity, identity_, sizeof(identity_));
@@ -174,8 +217,9 @@ void BandmatePlugin::activate()
     cfg.sampleRate = static_cast<uint32_t>(std::lround(sr));
     cfg.channels = static_cast<uint16_t>(channels_);
     cfg.sideChannels = static_cast<uint16_t>(sideChannels_);
+    cfg.auxChannels = static_cast<uint16_t>(auxChannels_);
     cfg.hop = static_cast<uint16_t>(hop_);
-    cfg.nParams = decl_.wireInputs + (decl_.generator ? kTransportValues : 0);
+    cfg.nParams = decl_.wireInputs + (decl_.transport ? kTransportValues : 0);
     cfg.nOutputs = decl_.wireOutputs + (decl_.generator ? kMidiBlockFloats : 0);
     cfg.ringSlots = static_cast<uint32_t>(nextPow2(2 * headroomHops_ + 8));
     link_.reset(new BackendLink(cfg));
@@ -190,7 +234,7 @@ void BandmatePlugin::run(const float** inputs, float** outputs, uint32_t frames)
 {
     if (resetRequested_.exchange(false, std::memory_order_acq_rel))
         resetProcessing();
-    if (decl_.generator)
+    if (decl_.transport)
         readTransport();
     uint32_t pos = 0;
     while (pos < frames) {
@@ -234,9 +278,10 @@ void BandmatePlugin::render(const float** inputs, float** outputs, uint32_t pos,
         for (uint32_t c = 0; c < sideChannels_; ++c)
             std::memcpy(sideHop_.data() + size_t(c) * hop_ + off, inputs[channels_ + c] + pos, sizeof(float) * n);
     // Inputs are fully read above, so in-place hosts (inputs == outputs) are fine.
-    for (uint32_t c = 0; c < channels_; ++c) {
+    for (uint32_t c = 0; c < channels_ + auxChannels_; ++c) {
+        const bool aux = c >= channels_;  // aux outputs fade to silence: they have no dry signal
         const float* wet = curWet_.data() + size_t(c) * hop_ + off;
-        const float* dry = dry_.data() + size_t(c) * drySize;
+        const float* dry = dry_.data() + size_t(aux ? 0 : c) * drySize;
         float* out = outputs[c] + pos;
         float g = gain_;
         uint32_t ramp = rampLeft_;
@@ -246,10 +291,10 @@ void BandmatePlugin::render(const float** inputs, float** outputs, uint32_t pos,
                 if (--ramp == 0)
                     g = std::round(g);  // land exactly on 0 or 1
             }
-            const float d = dry[(t_ + i - latency_) & dryMask_];
+            const float d = aux ? 0.0f : dry[(t_ + i - latency_) & dryMask_];
             out[i] = g == 1.0f ? wet[i] : (g == 0.0f ? d : g * wet[i] + (1.0f - g) * d);
         }
-        if (c + 1 == channels_) {
+        if (c + 1 == channels_ + auxChannels_) {
             gain_ = g;
             rampLeft_ = ramp;
         }
@@ -266,12 +311,18 @@ void BandmatePlugin::startHop(uint32_t pos)
         midiCursor_ = 0;
         if (!curIsWet_)
             allNotesOff(pos);  // the backend's note-offs for this hop are lost: end every note now
-        // The transport at this input hop's first sample goes with the hop's request.
+    }
+    if (decl_.transport) {
+        // The transport at this input hop's first sample goes with the hop's request; the frame
+        // exactly, split in two floats (hi = -1: not rolling, the engine counts samples itself).
         const double beat = blockBeat_ + double(pos) * tempo_ / (60.0 * getSampleRate());
         const double bar = std::floor(beat / beatsPerBar_ + 1e-9);
+        const uint64_t frame = blockFrame_ + pos;
+        const double hi = blockRolling_ ? std::floor(double(frame) / kFrameSplit) : -1.0;
+        const double lo = blockRolling_ ? double(frame) - hi * kFrameSplit : 0.0;
         hopTransport_ = {blockPlaying_ ? 1.0f : 0.0f, static_cast<float>(bar),
                          static_cast<float>(beat - bar * beatsPerBar_), static_cast<float>(tempo_),
-                         static_cast<float>(beatsPerBar_)};
+                         static_cast<float>(beatsPerBar_), static_cast<float>(hi), static_cast<float>(lo)};
     }
     if (curIsWet_ && !wasWet) {  // fade the processed signal back in over F samples
         rampLeft_ = fade_;
@@ -317,7 +368,7 @@ void BandmatePlugin::decideNextHop()
             }
             if (reply.seq() == static_cast<uint64_t>(j) && reply.status() == kReplyOk) {
                 bool finite = true;
-                const size_t count = size_t(channels_) * hop_;
+                const size_t count = size_t(channels_ + auxChannels_) * hop_;
                 const float* src = reply.channel(0);
                 for (size_t i = 0; i < count; ++i) {
                     float v = src[i];
@@ -367,7 +418,7 @@ void BandmatePlugin::sendInputHop(uint64_t seq)
         if (!d.output)
             values[d.wireIndex] = values_[i].load(std::memory_order_relaxed);
     }
-    if (decl_.generator)
+    if (decl_.transport)
         std::memcpy(values + decl_.wireInputs, hopTransport_.data(), sizeof(hopTransport_));
     std::memcpy(slot.channel(0), inHop_.data(), sizeof(float) * channels_ * hop_);
     if (sideChannels_ > 0)  // zeros where the wrapper delivers no sidechain (VST3)
@@ -413,7 +464,7 @@ void BandmatePlugin::clearProcessingState()
 }
 
 // ---------------------------------------------------------------------------------------
-// generators: host transport in, MIDI out
+// host transport in (generators, "transport" specs), MIDI out (generators)
 
 void BandmatePlugin::readTransport()
 {
@@ -421,13 +472,15 @@ void BandmatePlugin::readTransport()
     const TimePosition& tp = getTimePosition();
     const auto& bbt = tp.bbt;
     blockPlaying_ = tp.playing && bbt.valid && bbt.beatsPerMinute > 0.0 && bbt.beatsPerBar > 0.0f;
+    blockRolling_ = tp.playing;  // DPF 1.6: frame = VST3 project time; CLAP steady_time
+    blockFrame_ = tp.frame;
     if (blockPlaying_) {
         tempo_ = bbt.beatsPerMinute;
         beatsPerBar_ = bbt.beatsPerBar;
         blockBeat_ = (bbt.bar - 1) * beatsPerBar_ + (bbt.beat - 1) + bbt.tick / bbt.ticksPerBeat;
     }
 #else
-    blockPlaying_ = false;
+    blockPlaying_ = blockRolling_ = false;
 #endif
 }
 

@@ -14,6 +14,7 @@
 #include <array>
 #include <atomic>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "DistrhoPlugin.hpp"
@@ -42,9 +43,14 @@ protected:
     int64_t getUniqueId() const override { return decl_.uniqueId; }
 
     void initAudioPort(bool input, uint32_t index, AudioPort& port) override;
+    void initPortGroup(uint32_t groupId, PortGroup& portGroup) override;
     void initParameter(uint32_t index, Parameter& parameter) override;
     float getParameterValue(uint32_t index) const override;
     void setParameterValue(uint32_t index, float value) override;
+    // String state (spec "strings", e.g. Profile EQ's profile name): main thread only; DPF saves
+    // and restores it with the parameters, the I/O thread sends it to the engine.
+    void initState(uint32_t index, State& state) override;
+    void setState(const char* key, const char* value) override;
 
     void activate() override;
     void deactivate() override;
@@ -68,6 +74,8 @@ private:
     const bandmate::PluginDecl& decl_;
     std::unique_ptr<std::atomic<float>[]> values_;  // every parameter, host index order
     uint8_t identity_[16];
+    std::vector<std::string> strings_;  // spec string state, decl order (main thread)
+    std::string serializedStrings() const;  // "key\0value\0" pairs for LinkConfig / CONFIGURE
 
     // Fixed at activation.
     std::unique_ptr<bandmate::BackendLink> link_;
@@ -78,9 +86,14 @@ private:
     static constexpr uint32_t sideChannels_ = BANDMATE_SIDECHAIN_CHANNELS;
     bool sidechainDelivered_ = false;  // set by ClapEntry (CLAP only; see ShellHooks.hpp)
     bool readSidechain_ = false;       // fixed at activation
+    // Spec "aux_outputs": a second output bus after the main outputs (BassNet's audition). The
+    // backend's reply carries it after the main channels; it fades to silence, not to dry.
+    static constexpr uint32_t auxChannels_ = BANDMATE_AUX_CHANNELS;
+    static constexpr uint32_t kAuxPortGroup = 0;  // DPF: custom group ids count from 0
     bool deterministicEnv_ = false;
     double waitBound_ = 2.0, startupBound_ = 10.0;  // Deterministic mode's waits
-    std::vector<float> inHop_, curWet_, nextWet_, dry_;
+    std::vector<float> inHop_, dry_;
+    std::vector<float> curWet_, nextWet_;  // (channels_ + auxChannels_) x hop: a reply's audio
     std::vector<float> sideHop_;  // sideChannels_ x hop: the sidechain of the current input hop
     std::vector<float> outValues_;  // wire outputs of the hop being played
     std::vector<uint8_t> sentOk_;   // per seq (mod size): was hop enqueued?
@@ -96,13 +109,14 @@ private:
     std::atomic<bool> resetRequested_{false};
     uint64_t lateBlocks_ = 0;
 
-    // Generators only (fixed size: nothing to allocate). The reply's MIDI block for the
-    // hop being played / the next hop; the transport at this block's start and at the
-    // current input hop's start; which notes are sounding (to end them on a fallback).
+    // Generators (fixed size: nothing to allocate): the reply's MIDI block for the hop being
+    // played / the next hop; which notes are sounding (to end them on a fallback). Generators and
+    // "transport" specs: the transport at this block's start and at the current input hop's start.
     std::array<float, bandmate::kMidiBlockFloats> curMidi_{}, nextMidi_{};
     uint32_t midiCursor_ = 0;
     std::array<float, bandmate::kTransportValues> hopTransport_{};
-    bool blockPlaying_ = false;
+    bool blockPlaying_ = false, blockRolling_ = false;
+    uint64_t blockFrame_ = 0;  // transport frame at this block's start (while rolling)
     double blockBeat_ = 0.0, tempo_ = 120.0, beatsPerBar_ = 4.0;
     uint8_t sounding_[16][128] = {};
 

@@ -7,12 +7,15 @@
 
 namespace bandmate {
 
-// Generators (PluginDecl::generator) append the host transport at each hop's start to
-// their requests and receive MIDI after the meters in their replies (PROTOCOL.md):
-//   request:  ... params | playing, bar, beat (quarters into the bar), tempo, beats per bar
+// Generators and specs with "transport": true (PluginDecl::transport) append the host
+// transport at each hop's start to their requests; generators receive MIDI after the meters in
+// their replies (PROTOCOL.md):
+//   request:  ... params | playing, bar, beat (quarters into the bar), tempo, beats per bar,
+//                          frame hi, frame lo (transport frame = hi * 2^24 + lo; hi = -1: stopped)
 //   reply:    ... meters | event count | kMidiSlots x (sample offset, status, data1, data2)
 // gen_plugin.py checks these against python_backend/bandmate/specs.
-constexpr uint16_t kTransportValues = 5;
+constexpr uint16_t kTransportValues = 7;
+constexpr double kFrameSplit = 16777216.0;  // 2^24: float32 holds integers exactly up to here
 constexpr uint16_t kMidiSlots = 64;
 constexpr uint16_t kMidiEventFloats = 4;
 constexpr uint16_t kMidiBlockFloats = 1 + kMidiSlots * kMidiEventFloats;
@@ -30,6 +33,14 @@ struct ParamDecl {
     // list, or -1 for outputs the shell computes itself (late_blocks, backend_connected).
     int16_t wireIndex;
     const char* const* choices;  // type Choice: max-min+1 labels
+};
+
+// A string saved with the plugin state (spec "strings"), e.g. Profile EQ's profile name. It
+// reaches the backend engine through the I/O thread (CONFIGURE, PROTOCOL.md), never the audio thread.
+struct StringDecl {
+    const char* key;
+    const char* name;
+    const char* def;
 };
 
 struct ModeDecl {
@@ -56,6 +67,9 @@ struct PluginDecl {
     int lateBlocksParam;
     int connectedParam;
     int64_t uniqueId;
+    const StringDecl* strings;
+    uint32_t stringCount;
+    bool transport;      // requests carry the host transport (generators; spec "transport": true)
 };
 
 }  // namespace bandmate

@@ -1,4 +1,4 @@
-// Bandmate wire protocol v1 (see PROTOCOL.md): a 48-byte little-endian header followed
+// Bandmate wire protocol v2 (see PROTOCOL.md): a 48-byte little-endian header followed
 // by `n_values` float32 (parameters in a request, output parameters in a reply) and
 // `channels * frames` float32 audio, planar (channel-major).
 #pragma once
@@ -11,13 +11,14 @@ namespace bandmate {
 namespace wire {
 
 constexpr uint32_t kMagic = 0x45544D42u;  // "BMTE" little-endian
-constexpr uint16_t kVersion = 1;
+constexpr uint16_t kVersion = 2;
 constexpr size_t kHeaderBytes = 48;
 constexpr size_t kEngineNameBytes = 16;
 
 enum Type : uint16_t {
     kProcess = 1,
     kPing = 2,
+    kConfigure = 3,  // the plugin's string state: UTF-8 key NUL value NUL pairs; answered with PONG
     kReply = 0x81,
     kPong = 0x82,
     kError = 0xFF,

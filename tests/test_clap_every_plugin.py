@@ -83,7 +83,10 @@ def test_unknown_id_is_null_and_descriptor_is_consistent(spec):
     # a main input, plus a sidechain bus as wide (spec "sidechain"), never marked main
     assert [port.channels for port in p.audio_inputs] == [spec.channels] * (2 if spec.sidechain else 1)
     assert [port.flags & 1 for port in p.audio_inputs] == [1] + [0] * (len(p.audio_inputs) - 1)
-    assert [port.channels for port in p.audio_outputs] == [spec.channels]
+    # a main output, plus a second bus where the spec has "aux_outputs" (BassNet's audition)
+    aux = [spec.aux_outputs] if spec.aux_outputs else []
+    assert [port.channels for port in p.audio_outputs] == [spec.channels] + aux
+    assert [port.flags & 1 for port in p.audio_outputs] == [1] + [0] * (len(p.audio_outputs) - 1)
 
 
 def test_parameters_match_the_spec_and_text_round_trips(spec):

@@ -14,19 +14,21 @@ from enum import IntEnum
 import numpy as np
 
 MAGIC = 0x45544D42  # b"BMTE" little-endian
-VERSION = 1
+VERSION = 2
 HEADER = struct.Struct("<IHHQIIHHHH16s")
 HEADER_BYTES = HEADER.size
 assert HEADER_BYTES == 48
 MAX_FRAMES = 16384
 MAX_CHANNELS = 4  # requests of sidechain specs: main + sidechain channels
 MAX_VALUES = 1024
+MAX_CONFIGURE_BYTES = 4096
 MAX_MESSAGE_BYTES = HEADER_BYTES + 4 * (MAX_VALUES + MAX_CHANNELS * MAX_FRAMES)
 
 
 class MsgType(IntEnum):
     PROCESS = 1
     PING = 2
+    CONFIGURE = 3  # shell -> backend: the plugin's string state (answered with PONG)
     REPLY = 0x81
     PONG = 0x82
     ERROR = 0xFF
@@ -74,6 +76,7 @@ class Message:
     header: Header
     values: np.ndarray  # float32 (n_values,)
     audio: np.ndarray  # float32 (channels, frames)
+    strings: dict[str, str] | None = None  # CONFIGURE only
 
 
 def _unpack_header(frame: bytes | memoryview, errors: str) -> tuple[int, int, Header]:
@@ -107,10 +110,13 @@ def decode(frame: bytes | memoryview) -> Message:
     mtype, channels, frames, n_values = header.type, header.channels, header.frames, header.n_values
     if version != VERSION:
         raise ProtocolError(ErrorCode.BAD_VERSION, f"protocol version {version}, backend speaks {VERSION}", header)
-    if mtype not in (MsgType.PROCESS, MsgType.PING):
+    if mtype not in (MsgType.PROCESS, MsgType.PING, MsgType.CONFIGURE):
         raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unexpected message type {mtype}", header)
     if mtype == MsgType.PING:
         return Message(header, np.zeros(0, np.float32), np.zeros((0, 0), np.float32))
+    if mtype == MsgType.CONFIGURE:
+        strings = decode_strings(bytes(frame[HEADER_BYTES:]), header)
+        return Message(header, np.zeros(0, np.float32), np.zeros((0, 0), np.float32), strings)
     if not 1 <= channels <= MAX_CHANNELS or not 1 <= frames <= MAX_FRAMES or n_values > MAX_VALUES:
         raise ProtocolError(
             ErrorCode.BAD_CONFIG, f"channels={channels} frames={frames} values={n_values} out of range", header
@@ -122,6 +128,25 @@ def decode(frame: bytes | memoryview) -> Message:
     values = payload[:n_values]
     audio = payload[n_values:].reshape(channels, frames)
     return Message(header, values, audio)
+
+
+def decode_strings(payload: bytes, header: Header | None = None) -> dict[str, str]:
+    """CONFIGURE payload: UTF-8 ``key NUL value NUL`` pairs (at most MAX_CONFIGURE_BYTES)."""
+    if len(payload) > MAX_CONFIGURE_BYTES:
+        raise ProtocolError(ErrorCode.OVERSIZED, f"CONFIGURE payload of {len(payload)} bytes", header)
+    try:
+        parts = payload.decode("utf-8").split("\0")
+    except UnicodeDecodeError:
+        raise ProtocolError(ErrorCode.MALFORMED, "CONFIGURE payload is not UTF-8", header) from None
+    if parts[-1] != "" or len(parts) % 2 != 1 or any(not k for k in parts[:-1:2]):
+        raise ProtocolError(ErrorCode.MALFORMED, "CONFIGURE payload is not key/value pairs", header)
+    return dict(zip(parts[:-1:2], parts[1::2], strict=True))
+
+
+def encode_configure(engine: str, strings: dict[str, str]) -> bytes:
+    """What a shell's I/O thread sends after (re)connecting and when its string state changes."""
+    payload = b"".join(k.encode() + b"\0" + v.encode() + b"\0" for k, v in strings.items())
+    return Header(MsgType.CONFIGURE, 0, 0, engine=engine).pack() + payload
 
 
 def encode_reply(request: Header, values: np.ndarray, audio: np.ndarray) -> bytes:

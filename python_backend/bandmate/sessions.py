@@ -43,6 +43,9 @@ class SessionTable:
         self.sessions: dict[bytes, Session] = {}
         self.errors: Counter[str] = Counter()
         self.processed = 0
+        # each instance's string state (CONFIGURE); kept while the backend lives (a few bytes per
+        # instance), so a session re-created after idle collection gets it back
+        self.strings: dict[bytes, dict[str, str]] = {}
         self.missed = 0  # realtime hops dropped unprocessed (see handle_batch)
 
     def handle_batch(self, batch: list[tuple[bytes, bytes]]) -> list[bytes]:
@@ -80,6 +83,8 @@ class SessionTable:
                 if identity in self.sessions:
                     self.sessions[identity].last_seen = time.monotonic()
                 return encode_pong(msg.header)
+            if msg.header.type == MsgType.CONFIGURE:
+                return self._configure(identity, msg)
             return self._process(identity, msg)
         except ProtocolError as e:
             self.errors[e.code.name] += 1
@@ -114,8 +119,9 @@ class SessionTable:
         if session is None or session.key != key:
             session = self._open(identity, key, params, h)
         session.last_seen = time.monotonic()
-        if spec.generator:
+        if spec.transport:
             params |= dict(zip(TRANSPORT_INPUTS, values[len(spec.params):], strict=True))
+        if spec.generator:
             out, meters, events = session.engine.process_midi(msg.audio, params)
             midi = np.zeros(1 + MIDI_EVENT_SLOTS * MIDI_EVENT_FLOATS, np.float32)
             midi[0] = len(events)
@@ -126,8 +132,17 @@ class SessionTable:
             midi = np.zeros(0, np.float32)
         out_values = np.concatenate(
             [np.array([meters.get(p.id, p.default) for p in spec.engine_outputs], np.float32), midi])
+        if spec.aux_outputs:  # the second output bus rides after the main channels (PROTOCOL.md)
+            out = np.concatenate([out, session.engine.aux])
         self.processed += 1
         return encode_reply(h, out_values, out)
+
+    def _configure(self, identity: bytes, msg: Message) -> bytes:
+        self.strings[identity] = dict(msg.strings or {})
+        session = self.sessions.get(identity)
+        if session is not None and hasattr(session.engine, "configure"):
+            session.engine.configure(self.strings[identity])
+        return encode_pong(msg.header)
 
     def _open(self, identity: bytes, key: tuple, params: dict, h) -> Session:
         engine_name, rate, channels, frames, _ = key
@@ -138,6 +153,8 @@ class SessionTable:
             raise ProtocolError(ErrorCode.BAD_CONFIG, str(e), h) from None
         if engine.hop != frames:
             raise ProtocolError(ErrorCode.BAD_CONFIG, f"{engine_name}: hop {frames}, engine expects {engine.hop}", h)
+        if identity in self.strings and hasattr(engine, "configure"):
+            engine.configure(self.strings[identity])
         session = Session(key, engine)
         self.sessions[identity] = session
         log.info("session %s: %s %d Hz %d ch hop %d", identity.hex()[:8], engine_name, rate, channels, frames)

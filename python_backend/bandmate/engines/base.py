@@ -39,6 +39,8 @@ class Engine(ABC):
     #: a realtime hop already past its deadline may be dropped unprocessed (the drop horizon,
     #: PROTOCOL.md); False for engines whose timeline counts every hop they are sent
     skippable: bool = True
+    #: specs with "aux_outputs": the second output bus of the last processed hop, (aux, hop) float32
+    aux: np.ndarray | None = None
 
     def __init__(self, config: EngineConfig):
         self.spec: PluginSpec = load_spec(self.name)

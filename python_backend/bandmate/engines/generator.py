@@ -36,7 +36,7 @@ from bandmate.data.midi import MidiFile, note_events, tempo_event, timesig_event
 from bandmate.engines.base import Engine, EngineConfig
 from bandmate.features import N_FEATURES, STEPS, bar_features
 from bandmate.paths import capture_dir
-from bandmate.specs import MIDI_EVENT_SLOTS, TRANSPORT_INPUTS
+from bandmate.specs import MIDI_EVENT_SLOTS
 
 log = logging.getLogger("bandmate.generator")
 _PREROLL_S = 0.064  # features need audio from before the bar start (see features.bar_features)
@@ -58,7 +58,7 @@ class Transport:
 
     @classmethod
     def from_values(cls, values: Mapping[str, float]) -> Transport:
-        v = {k: float(values[k]) for k in TRANSPORT_INPUTS}
+        v = {k: float(values[k]) for k in ("playing", "bar", "beat", "tempo_bpm", "beats_per_bar")}
         ok = v["tempo_bpm"] > 0 and v["beats_per_bar"] > 0
         return cls(v["playing"] >= 0.5 and ok, int(round(v["bar"])), v["beat"], v["tempo_bpm"] if ok else 120.0,
                    v["beats_per_bar"] if ok else 4.0)

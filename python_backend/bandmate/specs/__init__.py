@@ -27,9 +27,13 @@ SHELL_OUTPUTS = (
     {"id": "backend_connected", "name": "Backend connected", "min": 0, "max": 1, "default": 0, "type": "bool"},
 )
 
-# Generator plugins (kind "generator") append the host transport at the start of each hop
-# to every request's values, after the parameters (BandmatePlugin::sendInputHop):
-TRANSPORT_INPUTS = ("playing", "bar", "beat", "tempo_bpm", "beats_per_bar")
+# Generator plugins (kind "generator") and specs with "transport": true (link effects that pair
+# instances on the host timeline) append the host transport at the start of each hop to every
+# request's values, after the parameters (BandmatePlugin::sendInputHop). The transport's frame
+# position (samples; -1 while stopped) is sent exactly as frame_hi * 2^24 + frame_lo (float32 holds
+# integers only up to 2^24); FRAME_SPLIT is 2^24.
+TRANSPORT_INPUTS = ("playing", "bar", "beat", "tempo_bpm", "beats_per_bar", "frame_hi", "frame_lo")
+FRAME_SPLIT = 1 << 24
 # ... and their replies carry MIDI after the meters: a count, then MIDI_EVENT_SLOTS events of
 # 4 floats (sample offset in the hop, status, data1, data2), sorted by offset.
 MIDI_EVENT_SLOTS = 64
@@ -131,6 +135,11 @@ class PluginSpec:
         k = 1 + -(-(max(1, max_block) + self.fade(sample_rate, params)) // hop)
         return self.engine_latency(sample_rate, params) + k * hop
 
+    def string_defaults(self) -> dict[str, str]:
+        """Spec-declared string state (``"strings": [{"id", "name", "default"}]``): saved with the
+        plugin state by the shell and sent to the engine in CONFIGURE messages (PROTOCOL.md)."""
+        return {str(s["id"]): str(s.get("default", "")) for s in self.extra.get("strings", ())}
+
     def param(self, pid: str) -> ParamSpec:
         for p in self.params:
             if p.id == pid:
@@ -142,15 +151,26 @@ class PluginSpec:
         return self.kind == "generator"
 
     @property
+    def transport(self) -> bool:
+        """Requests carry the host transport (TRANSPORT_INPUTS): generators, and specs with "transport": true."""
+        return self.generator or bool(self.extra.get("transport", False))
+
+    @property
     def sidechain(self) -> bool:
         """Spec "sidechain": true: a sidechain input as wide as the main one. Requests then carry
         the main channels followed by the sidechain channels (PROTOCOL.md); replies the main ones."""
         return bool(self.extra.get("sidechain", False))
 
     @property
+    def aux_outputs(self) -> int:
+        """Spec "aux_outputs": channels of a second output bus (e.g. BassNet's audition). Replies
+        then carry the main channels followed by these (PROTOCOL.md); the engine's ``aux``."""
+        return int(self.extra.get("aux_outputs", 0))
+
+    @property
     def wire_inputs(self) -> int:
-        """Float values in a request: the parameters, then the transport for generators."""
-        return len(self.params) + (len(TRANSPORT_INPUTS) if self.generator else 0)
+        """Float values in a request: the parameters, then the transport (``transport``)."""
+        return len(self.params) + (len(TRANSPORT_INPUTS) if self.transport else 0)
 
     @property
     def wire_outputs(self) -> int:
