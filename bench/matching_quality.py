@@ -47,8 +47,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python_backend"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bandmate.engines.matching import CorrectionFilter, MatchingCore  # noqa: E402
-from bandmate.engines.spectrum import LongTermSpectrum, k_weight_power, long_term_spectrum_db  # noqa: E402
+from bandmate.engines.matching import MatchingCore  # noqa: E402
+from bandmate.engines.spectrum import LongTermSpectrum, k_weight_power, long_term_spectrum_db, to_mid_side  # noqa: E402
 from resonance_quality import music, peaking  # noqa: E402
 
 FS = 48000
@@ -117,7 +117,7 @@ def run_engine(x: np.ndarray, target_db: np.ndarray | None, ideal_db: np.ndarray
     t0 = time.perf_counter()
     for s in range(0, total, hop):
         if ref is not None:
-            ref.push(CorrectionFilter._to_ms(rpad[:, s : s + hop]))
+            ref.push(to_mid_side(rpad[:, s : s + hop]))
             if (s // hop) % core.update_hops == 0 and ref.ready:
                 core.set_target(ref.spectrum_db(mean_rows=True)[0])
         out[:, s : s + hop], _ = core.process(pad[:, s : s + hop], params)

@@ -35,6 +35,14 @@ def main(argv: list[str] | None = None) -> int:
         from bandmate.match import match_main
 
         return match_main(argv[1:])
+    if argv and argv[0] == "align":
+        from bandmate.align import align_main
+
+        return align_main(argv[1:])
+    if argv and argv[0] == "profile":
+        from bandmate.profiles import profile_main
+
+        return profile_main(argv[1:])
     if argv and argv[0] == "bass":
         from bandmate.generators.bassnet import bass_main
 
@@ -58,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_process)
 
     sub.add_parser("match", help="match IN.wav's spectrum to --reference REF.wav with BandmateXSpecMatch")
+    sub.add_parser("align", help="align IN.wav's delay, polarity and band phases to --reference REF.wav "
+                   "with BandmateMultibandPhase (--report prints them)")
+    sub.add_parser("profile", help="capture/compare Profile EQ profiles (see `bandmate profile -h`)")
     sub.add_parser("drums", help="write drum MIDI that fits IN.wav|IN.mid (see `bandmate drums -h`)")
     sub.add_parser("bass", help="write a bass line (MIDI) that fits IN.wav|IN.mid (see `bandmate bass -h`)")
     args = parser.parse_args(argv)

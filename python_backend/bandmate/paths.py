@@ -34,6 +34,16 @@ def capture_dir() -> Path:
     return path
 
 
+def profile_dir(create: bool = False) -> Path:
+    """The user's Profile EQ profiles: ``$XDG_CONFIG_HOME/bandmate/profiles`` (default
+    ``~/.config/bandmate/profiles``); one ``<name>.json`` per profile (bandmate.profiles)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    path = Path(base) / "bandmate" / "profiles"
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def find_plugin(name: str, fmt: str = "vst3", prefer_build: bool = False) -> Path:
     """A plugin file from a name (``BandmateReference``, ``Reference``) or a path.
 

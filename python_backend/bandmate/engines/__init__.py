@@ -12,6 +12,8 @@ ENGINES = {
     "drumnet": "bandmate.engines.drumnet:DrumNetEngine",
     "xspecmatch": "bandmate.engines.xspecmatch:XSpecMatchEngine",
     "bassnet": "bandmate.engines.bassnet:BassNetEngine",
+    "multiband_phase": "bandmate.engines.phase:MultibandPhaseEngine",
+    "profile_eq": "bandmate.engines.profile_eq:ProfileEQEngine",
 }
 
 

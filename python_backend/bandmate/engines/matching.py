@@ -87,15 +87,17 @@ def match_curve(current_db: np.ndarray, target_db: np.ndarray, grid: np.ndarray,
 
     Both are dB spectra on ``grid`` (normalise them to the same loudness first). Order:
     difference, smoothing (Gaussian in log f, FWHM ``smoothing_oct`` octaves; <= 1/24 is none),
-    tolerance (only the part beyond +-tolerance is corrected), limits, low/high fade
-    (half-octave smoothstep to 0 dB outside the range, and at the grid's top), amount.
+    tolerance (only the part beyond +-tolerance is corrected; a scalar or one value per grid
+    point, e.g. a profile's spread), limits, low/high fade (half-octave smoothstep to 0 dB outside
+    the range, and at the grid's top), amount.
     """
     d = np.asarray(target_db, float) - np.asarray(current_db, float)
     sigma = max(float(smoothing_oct), 0.0) * per_oct / 2.3548
     if sigma > 0.5:
         d = gaussian_filter1d(d, sigma, axis=-1, mode="nearest", truncate=3.0)
-    if tolerance_db > 0.0:
-        d = np.sign(d) * np.maximum(np.abs(d) - tolerance_db, 0.0)
+    tol = np.asarray(tolerance_db, float)
+    if np.any(tol > 0.0):
+        d = np.sign(d) * np.maximum(np.abs(d) - tol, 0.0)
     d = np.clip(d, -abs(max_cut_db), abs(max_boost_db))
     lg = np.log2(grid)
     wl = np.clip(1.0 + 2.0 * (lg - math.log2(max(low_hz, 1.0))), 0.0, 1.0)
@@ -264,6 +266,7 @@ class MatchingCore:
         self.lts = LongTermSpectrum(sample_rate, rows=channels, window_s=DEFAULTS["window_s"])
         self._lin = np.arange(1, self.hop + 1, dtype=float) / self.hop
         self.target_db: np.ndarray | None = None  # (rows, G) normalised
+        self.target_tol_db: np.ndarray | float = 0.0  # per-point tolerance added to tolerance_db
         self.reset()
 
     # ------------------------------------------------------------------ state
@@ -278,8 +281,11 @@ class MatchingCore:
         self.curve_db = np.zeros((1, len(self.grid)))
         self.makeup_db = np.zeros(1)
 
-    def set_target(self, spectrum_db: np.ndarray | None) -> None:
-        """Target spectrum in dB on ``self.grid``: (G,) or (2, G) (mid, side). None clears it."""
+    def set_target(self, spectrum_db: np.ndarray | None, tolerance_db: np.ndarray | None = None) -> None:
+        """Target spectrum in dB on ``self.grid``: (G,) or (2, G) (mid, side). None clears it.
+        ``tolerance_db`` (G,): a per-point band around the target left uncorrected (on top of the
+        ``tolerance_db`` parameter), e.g. a profile's spread."""
+        self.target_tol_db = 0.0 if tolerance_db is None else np.maximum(np.asarray(tolerance_db, float), 0.0)
         if spectrum_db is None:
             self.target_db = None
         else:
@@ -316,7 +322,7 @@ class MatchingCore:
             cur_raw = self.lts.power().mean(axis=0, keepdims=True)
         curve = match_curve(cur, tgt, self.grid, smoothing_oct=p["smoothing_oct"], amount=p["amount"],
                             max_cut_db=p["max_cut_db"], max_boost_db=p["max_boost_db"], low_hz=p["low_hz"],
-                            high_hz=p["high_hz"], tolerance_db=p["tolerance_db"])
+                            high_hz=p["high_hz"], tolerance_db=p["tolerance_db"] + self.target_tol_db)
         if p["auto_gain"] >= 0.5:
             pw = cur_raw * self.weights
             ratio = np.sum(pw * 10.0 ** (curve / 10.0), axis=-1) / np.maximum(np.sum(pw, axis=-1), 1e-30)
