@@ -7,9 +7,12 @@ files playing the 8 chord progressions), bars where the real bass plays.
 Rows: (a) the chord root on every downbeat (a whole-bar note; root from the bar's audio
 chroma), (b) nearest-neighbour retrieval of an MMA training bar by features (previous +
 current bar, L2): its bass rhythm, lengths and intervals above its chord root, moved onto the
-root estimated from the query bar's audio; BassNet at default controls; BassNet given each
-bar's true control percentiles (an oracle, not a result); the real bass part (reference).
-Columns: 16th-step onset F1 against the real bass (pooled over bars), chord-tone share by
+root estimated from the query bar's audio; (c) the chord root on every kick of the song's real
+drum part (needs the drums); BassNet at default controls without and with the song's real drums
+(``+ drums``: kick / snare / hat onsets per step, as a linked DrumNet gives them); BassNet given
+each bar's true control percentiles (an oracle, not a result); the real bass part (reference).
+Columns: 16th-step onset F1 against the real bass (pooled over bars) and its ratio to (b),
+measured in the same run, chord-tone share by
 duration (pitch class in the bar/half-bar chord: MMA's chord symbols, or for real songs the
 chord estimated from the other parts' notes), pitch-class accuracy on onsets that match a
 real onset. Then control monotonicity (Spearman per bar over an 11-point sweep, other
@@ -41,6 +44,8 @@ CONTROLS = B.CONTROL_NAMES
 
 def prepare(d):
     x = with_prev(d["features"], d["song"])
+    has = np.array([d["drums"][d["song"] == s].any() for s in range(len(d["songs"]))], bool)[d["song"]]
+    d = {**d, "drum": B.drum_channels(d["drums"]), "has_drums": has}
     _, gate = B.gate_targets(d["onset"], d["length"], d["song"])
     keep = d["onset"].sum(1) > 0
     out = {k: v[keep] for k, v in d.items() if isinstance(v, np.ndarray) and len(v) == len(keep)}
@@ -104,8 +109,25 @@ def baseline_nn(d, tr):
     return on, pitch, tr["length"][j] * on
 
 
-def run_net(net, d, rows, controls, seed=0):
-    out = net.predict(d["x"], rows, d["pos"])
+def baseline_kick(d):
+    """The bar's audio chord root on every step with a kick of the real drum part (whole gap)."""
+    on = d["drum"][..., 0] > 0
+    roots = np.maximum(audio_roots(d), 0)
+    pitch = np.where(on, np.array([place(r) for r in roots])[:, None], 0)
+    length = np.zeros(on.shape)
+    for b, s in zip(*np.nonzero(on), strict=True):
+        nxt = np.nonzero(on[b, s + 1:])[0]
+        length[b, s] = nxt[0] + 1 if len(nxt) else STEPS - s
+    return on, pitch, length
+
+
+def drums_of(d):
+    """Per bar: the real drum part's (16, 3) onsets, None for songs without drums."""
+    return [g if h else None for g, h in zip(d["drum"], d["has_drums"], strict=True)]
+
+
+def run_net(net, d, rows, controls, seed=0, drums=None):
+    out = net.predict(d["x"], rows, d["pos"], drums)
     return grid(net.decode(out, controls, np.random.default_rng(seed)), len(d["x"]))
 
 
@@ -128,20 +150,29 @@ def main() -> int:
         on = d["onset"].astype(bool)
         truth = B.control_stats(on, d["pitch"], d["gate"], d["velocity"])
         oracle = np.stack([B.weighted_percentile(truth[c], ref[c], ref_w) for c in CONTROLS], 1)
-        print(f"\n{args.split} {name}: {len(d['songs'])} songs, {len(on)} bars with bass; train {len(tr['x'])} bars")
-        print(f"{'method':44s} {'onset F1':>8s} {'chord-tone':>10s} {'pc acc':>7s} {'notes/bar':>9s}")
+        dr = drums_of(d)
+        n_dr = sum(g is not None for g in dr)
+        print(f"\n{args.split} {name}: {len(d['songs'])} songs, {len(on)} bars with bass ({n_dr} with drums); "
+              f"train {len(tr['x'])} bars")
+        print(f"{'method':44s} {'onset F1':>8s} {'F1/(b)':>7s} {'chord-tone':>10s} {'pc acc':>7s} {'notes/bar':>9s}")
+        neutral_rows = np.repeat(neutral, len(on), 0)
+        sparse = np.repeat(BassControls(density=0.3).model_inputs()[None], len(on), 0)
         rows = [("(a) root on every downbeat", baseline_root(d)),
                 ("(b) nearest-neighbour MMA bass bar", baseline_nn(d, tr)),
-                ("BassNet (default controls)", run_net(net, d, np.repeat(neutral, len(on), 0), ctrl)),
+                ("(c) root on every kick of the real drums", baseline_kick(d)),
+                ("BassNet (default controls)", run_net(net, d, neutral_rows, ctrl)),
+                ("BassNet + drums (default controls)", run_net(net, d, neutral_rows, ctrl, drums=dr)),
                 ("BassNet, variation 0.5", run_net(net, d, np.repeat(neutral, len(on), 0),
                                                    BassControls(variation=0.5))),
-                ("BassNet, density 0.3", run_net(net, d, np.repeat(BassControls(density=0.3).model_inputs()[None],
-                                                                   len(on), 0), ctrl)),
+                ("BassNet, density 0.3", run_net(net, d, sparse, ctrl)),
+                ("BassNet + drums, density 0.3", run_net(net, d, sparse, ctrl, drums=dr)),
                 ("BassNet, oracle control percentiles [ref]", run_net(net, d, oracle, ctrl)),
+                ("BassNet + drums, oracle percentiles [ref]", run_net(net, d, oracle, ctrl, drums=dr)),
                 ("real bass part [ref]", (on, d["pitch"].astype(int), d["length"] * on))]
-        for label, (o, p, length) in rows:
-            f, share, acc, npb = scores(o, p, length, d)
-            print(f"{label:44s} {f:8.3f} {share:10.3f} {acc:7.3f} {npb:9.2f}")
+        res = [(label, scores(*r, d)) for label, r in rows]
+        base_f1 = res[1][1][0]  # (b)
+        for label, (f, share, acc, npb) in res:
+            print(f"{label:44s} {f:8.3f} {f / base_f1:7.2f} {share:10.3f} {acc:7.3f} {npb:9.2f}")
 
     # control monotonicity on the first 200 held-out real-song bars
     d = sets["real songs"]
@@ -173,17 +204,24 @@ def main() -> int:
     bpm = 120.0
     audio = (rng.normal(0, 0.05, int(SR * 12)) * np.sin(np.arange(int(SR * 12)) / SR * 2 * np.pi * 2) ** 8)
     audio = audio.astype(np.float32)
-    t_bar, t_4 = [], []
+    t_bar, t_4, t_dr = [], [], []
+    kick = np.zeros((STEPS, len(B.DRUM_CHANNELS)), np.float32)
+    kick[::4, 0] = 1.0
     for i in range(60):
         t = time.perf_counter()
         f = bar_features(audio, SR, bpm, 0.5 + (i % 2) * 2.0, 2)
         net.generate(f[0], f[1], ctrl, seed=i, bar=i)
         t_bar.append(time.perf_counter() - t)
         t = time.perf_counter()
+        f = bar_features(audio, SR, bpm, 0.5 + (i % 2) * 2.0, 2)
+        net.generate(f[0], f[1], ctrl, seed=i, bar=i, drums=kick)
+        t_dr.append(time.perf_counter() - t)
+        t = time.perf_counter()
         f = bar_features(audio, SR, bpm, 0.5, 4)
         net.generate_bars(f, ctrl, seed=i)
         t_4.append(time.perf_counter() - t)
-    print(f"\nlatency (one thread, median of 60): 1 bar {1e3 * np.median(t_bar):.2f} ms, "
+    print(f"\nlatency (one thread, median of 60): 1 bar {1e3 * np.median(t_bar):.2f} ms "
+          f"(with drums {1e3 * np.median(t_dr):.2f} ms), "
           f"4 bars {1e3 * np.median(t_4):.2f} ms; model {args.model.stat().st_size / 1e6:.2f} MB")
     return 0
 

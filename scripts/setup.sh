@@ -9,6 +9,7 @@ APT_PACKAGES=(
   build-essential cmake pkg-config git
   dpf-source libzmq3-dev cppzmq-dev          # plugin shell
   fluidsynth fluid-soundfont-gm               # rendering MIDI to audio (demo input, benches, data)
+  libfluidsynth3                              # BassNet's audition in the backend (bandmate.audition, ctypes)
   musescore-general-soundfont mma openttd-openmsx freedoom   # offline music data (generators)
   clang-22 libclang-rt-22-dev                 # RealtimeSanitizer test host (Debian 12 security updates)
 )

@@ -10,9 +10,11 @@ from bandmate.generators.bassnet import (
     BassControls,
     BassNet,
     BassNote,
+    drums_from_midi,
     notes_to_midi,
     program_for_timbre,
 )
+from bandmate.generators.drumnet import DrumHit, hits_to_midi
 
 C_MAJOR, G_MAJOR = {0, 4, 7}, {7, 11, 2}
 
@@ -189,7 +191,74 @@ def test_cli_bad_control(tmp_path, capsys):
 def test_onnx_matches_torch(net):
     # Torch outputs recorded at export (train/bassnet.py::write_golden); CI has no torch.
     golden = np.load(DEFAULT_MODEL.with_suffix(".golden.npz"))
-    got = net.predict(golden["features"], golden["controls"], golden["position"])
+    assert 0 < golden["drums_present"].sum() < len(golden["drums_present"])  # rows with and without drums
+    drums = [d if on[0] else None for d, on in zip(golden["drums"], golden["drums_present"], strict=True)]
+    got = net.predict(golden["features"], golden["controls"], golden["position"], drums)
     for name, g in got.items():
         assert g.shape == golden[name].shape
         assert (np.abs(golden[name] - g) / (1 + np.abs(golden[name]))).max() < 1e-4, name  # log outputs: relative
+
+
+KICKS = (0, 3, 6, 10, 11)  # a syncopated kick the audio does not show
+
+
+def drum_bar(kicks=KICKS, snares=(4, 12)) -> np.ndarray:
+    d = np.zeros((STEPS, len(bass.DRUM_CHANNELS)), np.float32)
+    d[list(kicks), 0] = 1.0
+    d[list(snares), 1] = 1.0
+    d[::2, 2] = 1.0
+    return d
+
+
+def test_drums_pull_the_onsets_to_the_kick(net):
+    """Same audio (the beat-accent bars), with and without a syncopated kick: onsets off the kick
+    become less likely relative to those on it, and the decoded line changes."""
+    f = bars_of(C_MAJOR, n=4)
+    x = np.stack([np.concatenate([np.zeros_like(f[:1]), f[:-1]]), f], 1)
+    drums = np.stack([drum_bar()] * 4)
+    gain = net.predict(x, BassControls(), drums=drums)["onset"] - net.predict(x, BassControls())["onset"]
+    kick = np.zeros(STEPS, bool)
+    kick[list(KICKS)] = True
+    assert gain[:, kick].mean() - gain[:, ~kick].mean() > 0.1, np.round(gain, 2)
+    plain = net.generate_bars(f, BassControls(), seed=0)
+    assert net.generate_bars(f, BassControls(), seed=0, drums=drums) != plain
+    # absent drums (None per bar, or drums=None) are the same thing
+    assert net.generate_bars(f, BassControls(), seed=0, drums=[None] * 4) == plain
+    mixed = net.generate_bars(f, BassControls(), seed=0, drums=[None, drum_bar(), None, None])
+    assert mixed[0] == plain[0] and mixed[1] != plain[1]
+
+
+def test_drum_input_validated(net, feats):
+    with pytest.raises(ValueError, match="drums of a bar"):
+        net.generate(feats[0], feats[1], drums=np.zeros((16, 9)))
+    with pytest.raises(ValueError, match="drums for 1 bars"):
+        net.generate_bars(feats, drums=[drum_bar()])
+    with pytest.raises(ValueError, match=r"\(\.\.\., 16, 9\)"):
+        bass.drum_channels(np.zeros((16, 3)))
+
+
+def test_drum_channels_pool_the_voices():
+    hits = np.zeros((STEPS, 9), np.uint8)
+    hits[0, 0] = hits[4, 1] = hits[2, 2] = hits[6, 3] = hits[8, 8] = hits[9, 7] = 1  # kick snare hat ohat ride crash
+    d = bass.drum_channels(hits)
+    assert d.shape == (STEPS, 3)
+    assert np.nonzero(d[:, 0])[0].tolist() == [0] and np.nonzero(d[:, 1])[0].tolist() == [4]
+    assert np.nonzero(d[:, 2])[0].tolist() == [2, 6, 8]  # crash is not a hat
+
+
+def test_cli_with_drum_midi(tmp_path, capsys):
+    mid, drums, out, out2 = (tmp_path / n for n in ("song.mid", "drums.mid", "a.mid", "b.mid"))
+    mid.write_bytes(song_midi(bpm=100.0))
+    hits_to_midi([[DrumHit(s, 36, 100, 0.0) for s in KICKS] + [DrumHit(s, 38, 90, 0.0) for s in (4, 12)]] * 4,
+                 100.0, path=drums)
+    assert np.array_equal(drums_from_midi(drums), np.stack([drum_bar(snares=(4, 12)) * [1, 1, 0]] * 4))
+    assert cli_main(["bass", str(mid), "--bars", "4", "-o", str(out)]) == 0
+    assert cli_main(["bass", str(mid), "--bars", "4", "--drums", str(drums), "-o", str(out2)]) == 0
+    a, b = read_midi(out.read_bytes()).notes(), read_midi(out2.read_bytes()).notes()
+    assert a != b
+    kicks = {bar * 1920 + s * 120 for bar in range(4) for s in KICKS}
+    assert sum(n.start in kicks for n in b) > sum(n.start in kicks for n in a)
+    for bad, msg in ((tmp_path / "none.mid", "not found"), (out, "no GM drum notes")):
+        with pytest.raises(SystemExit) as e:
+            cli_main(["bass", str(mid), "--drums", str(bad), "-o", str(out)])
+        assert e.value.code == 2 and msg in capsys.readouterr().err

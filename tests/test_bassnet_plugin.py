@@ -1,10 +1,12 @@
 """BandmateBassNet in our CLAP host: bass MIDI locked to the transport, identical to the
-offline engine at any block size, controls reach the model, no stuck notes, capture.
+offline engine at any block size, controls reach the model, no stuck notes, capture, and the
+drums of a DrumNet in the same link group.
 (The transport/MIDI machinery shared with DrumNet is tested in depth in test_drumnet_plugin.py.)"""
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -33,11 +35,13 @@ def chords(seconds: float) -> np.ndarray:
     return np.tile(x.astype(np.float32), (2, 1))
 
 
-def plugin(**params) -> ph.ClapPlugin:
-    p = ph.ClapPlugin(str(plugin_path("BassNet", "clap")))
+def plugin(name: str = "BassNet", **params) -> ph.ClapPlugin:
+    """Deterministic instance; unlinked (Link group 0) unless given, so no DrumNet of another
+    test can feed it."""
+    p = ph.ClapPlugin(str(plugin_path(name, "clap")))
     p.set_param("Deterministic", 1.0)
-    for name, value in params.items():
-        p.set_param(name, value)
+    for pid, value in ({"Link group": 0} | params).items():
+        p.set_param(pid, value)
     assert p.activate(RATE, max_block=512)
     return p
 
@@ -80,3 +84,60 @@ def test_capture_has_the_program_for_the_timbre():
     programs = [m[1] for tr in midi.tracks for _, m in tr if m[0] & 0xF0 == 0xC0]
     assert programs == [program_for_timbre(0.95)]
     assert midi.notes() and all(n.end > n.start for n in midi.notes())
+
+
+def play_together(plugins, x, chunk=2048):
+    """Play x through every plugin, interleaved chunk by chunk like a host's tracks (transport
+    rolling from bar 1), then stop: MIDI messages per plugin."""
+    msgs = [[] for _ in plugins]
+    for pos in range(0, x.shape[1], chunk):
+        for k, p in enumerate(plugins):
+            tp = ph.Transport(tempo=TEMPO, playing=True) if pos == 0 else None  # then the host advances it
+            r = p.process(x[:, pos:pos + chunk], block_size=512, transport=tp)
+            msgs[k] += [(m[0] + pos, *m[1:]) for m in notes(r.midi_out, p.latency)]
+    for k, p in enumerate(plugins):
+        r = p.process(np.zeros((2, 16384), np.float32), block_size=512, transport=ph.Transport(playing=False))
+        msgs[k] += [(m[0] + x.shape[1], *m[1:]) for m in notes(r.midi_out, p.latency)]
+    return msgs
+
+
+def test_linked_drumnet_drives_the_bass():
+    x = chords(8.0)
+    lat = SPEC.plugin_latency(RATE, 512)
+    drum_params = {"density": 0.7, "link_group": 3}
+    drums, bass = plugin("DrumNet", Density=0.7, **{"Link group": 3}), plugin(**{"Link group": 3})
+    drum_msgs, bass_msgs = play_together([drums, bass], x)
+    assert bass.output_params["Drums linked"] == 1.0
+    assert drum_msgs == engine_midi("drumnet", x, drum_params, lat)  # linking does not change DrumNet
+    with_drums = engine_midi("bassnet", x, {"link_group": 3}, lat, linked=(("drumnet", drum_params),))
+    assert bass_msgs == with_drums
+    assert bass_msgs != engine_midi("bassnet", x, {"link_group": 3}, lat), "the drums change the bass line"
+    assert sum(m[1] == 0x90 for m in bass_msgs) >= 8
+    assert_balanced(bass_msgs)
+
+
+def test_without_a_drumnet_in_its_group_it_plays_without_drums():
+    x = chords(8.0)
+    lat = SPEC.plugin_latency(RATE, 512)
+    drums, bass = plugin("DrumNet", **{"Link group": 5}), plugin(**{"Link group": 6})
+    _, bass_msgs = play_together([drums, bass], x)
+    assert bass.output_params["Drums linked"] == 0.0
+    assert bass_msgs == engine_midi("bassnet", x, {"link_group": 6}, lat)
+    assert sum(m[1] == 0x90 for m in bass_msgs) >= 8
+
+
+def test_linked_in_realtime():
+    """Realtime (not Deterministic), paced like a DAW: once the backend is up, every bar BassNet
+    generates has DrumNet's drums (BassNet generates half a beat after DrumNet)."""
+    x, block = chords(8.0), 256
+    drums, bass = (plugin(name, Deterministic=0.0, **{"Link group": 7}) for name in ("DrumNet", "BassNet"))
+    linked, tp, t0 = [], ph.Transport(tempo=TEMPO, playing=True), time.monotonic()
+    for pos in range(0, x.shape[1], block):
+        for p in (drums, bass):
+            p.process(x[:, pos:pos + block], block_size=block, transport=tp)
+        tp = None  # the host advances it
+        if pos % (RATE // 2) < block:
+            linked.append(bass.output_params["Drums linked"])
+        time.sleep(max(0.0, (pos + block) / RATE - (time.monotonic() - t0)))
+    assert bass.output_params["Backend connected"] == 1.0
+    assert linked[-8:] == [1.0] * 8, linked  # the last 4 s

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from bandmate.data.midi import read_midi
 from bandmate.engines import EngineConfig, create_engine
+from bandmate.links import LinkBoard
 from bandmate.specs import load_spec
 
 import plugin_host as ph
@@ -58,18 +59,24 @@ def assert_balanced(msgs) -> None:
     assert not +sounding, f"stuck notes: {+sounding}"
 
 
-def engine_midi(engine: str, x: np.ndarray, params: dict, latency: int, stop_frames: int = 16384) -> list:
+def engine_midi(engine: str, x: np.ndarray, params: dict, latency: int, stop_frames: int = 16384,
+                linked: tuple[tuple[str, dict], ...] = ()) -> list:
     """What play() must return: the engine fed the same hops and transport directly (the
-    transport rolls from bar 1 for x, then stops), as (sample, status, note, velocity)."""
-    eng = create_engine(engine, EngineConfig(RATE, 2))
-    params = eng.spec.defaults() | params | {"deterministic": 1.0}
-    expected, hop = [], eng.hop
+    transport rolls from bar 1 for x, then stops), as (sample, status, note, velocity).
+    ``linked``: (engine, params) of instances fed the same hops just before it, all on one link
+    board (as linked plugins share their backend's)."""
+    board = LinkBoard()
+    engines = [(create_engine(name, EngineConfig(RATE, 2, links=board, identity=bytes([i + 1]))), p)
+               for i, (name, p) in enumerate((*linked, (engine, params)))]
+    engines = [(eng, eng.spec.defaults() | p | {"deterministic": 1.0}) for eng, p in engines]
+    expected, hop = [], engines[-1][0].hop
     padded = np.concatenate([x, np.zeros((2, latency + stop_frames), np.float32)], axis=1)
     for j in range(padded.shape[1] // hop):
         beat = j * hop / RATE * TEMPO / 60
         tp = {"playing": float(j * hop < x.shape[1]), "bar": beat // 4, "beat": beat % 4, "tempo_bpm": TEMPO,
               "beats_per_bar": 4.0}
-        _, _, events = eng.process_midi(padded[:, j * hop:(j + 1) * hop], params | tp)
+        for eng, p in engines:
+            _, _, events = eng.process_midi(padded[:, j * hop:(j + 1) * hop], p | tp)
         expected += [(j * hop + e.offset, e.status, e.data1, e.data2) for e in events]
     return [m for m in expected if m[0] < x.shape[1] + stop_frames - latency]
 

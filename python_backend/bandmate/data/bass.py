@@ -16,7 +16,9 @@ step, folded by octaves into E1..G3 = MIDI 28..55), length in steps (cut at the 
 the line is monophonic), velocity 0..1 and micro-timing offset. Chords per step
 (``chord_root`` -1 = none, ``chord_mask`` 12-bit pitch-class set): exact for MMA (the song's
 chord symbols, transposed), estimated for real songs from the non-bass, non-drum notes per
-half bar (``estimate_chords``: template matching).
+half bar (``estimate_chords``: template matching). Drums per step (``drums``, (n, 16, 9) hits
+of DrumNet's voices, ``bandmate.data.drums.drum_targets``): BassNet's optional drum input
+(``drum_channels``: kick / snare / hats).
 
 Layout: ``OUT/bass/<source>/<name>.npz`` and ``OUT/bass_manifest.json``.
 """
@@ -34,7 +36,7 @@ import numpy as np
 
 from bandmate import features
 from bandmate.data import sources
-from bandmate.data.drums import STEPS, four_four_bars
+from bandmate.data.drums import STEPS, drum_targets, four_four_bars
 from bandmate.data.midi import MidiFile, Note, read_midi, write_midi
 
 #: BassNet pitch range, E1..G3 (the 4-string bass range up to the 15th fret of the G string)
@@ -49,7 +51,7 @@ _MAX_MEDIAN_PROGRAM, _MAX_MEDIAN_ROLE = 57, 48
 CHORD_TYPES = {"": (0, 4, 7), "m": (0, 3, 7), "7": (0, 4, 7, 10), "m7": (0, 3, 7, 10), "maj7": (0, 4, 7, 11),
                "dim": (0, 3, 6)}
 #: bump when targets/labels change: cached songs then get new labels without re-rendering audio
-LABEL_VERSION = 2
+LABEL_VERSION = 3
 _PC = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 _CHORD_RE = re.compile(r"^([A-G])([#b]?)(.*)$")
 _MMA_QUALITY = {"": "", "m": "m", "7": "7", "m7": "m7", "maj7": "maj7", "M7": "maj7", "dim": "dim",
@@ -158,6 +160,19 @@ def estimate_chords(notes: list[Note], bars: list[int], tpb: int) -> tuple[np.nd
             root[b, 8 * h : 8 * h + 8], mask[b, 8 * h : 8 * h + 8] = ch
         prev = whole
     return root, mask
+
+
+#: BassNet's drum input channels per 16th step, and the DrumNet voices (VOICE_NAMES) each one pools
+DRUM_CHANNELS = ("kick", "snare", "hats")
+_DRUM_VOICES = ((0,), (1,), (2, 3, 8))  # kick; snare; closed hat, open hat, ride
+
+
+def drum_channels(hits: np.ndarray) -> np.ndarray:
+    """(..., 16, 9) DrumNet voice hits -> (..., 16, 3) float32 kick / snare / hat onsets (0/1)."""
+    h = np.asarray(hits)
+    if h.shape[-2:] != (STEPS, 9):
+        raise ValueError(f"drum hits must be (..., {STEPS}, 9), got {h.shape}")
+    return np.stack([h[..., list(v)].max(-1) > 0 for v in _DRUM_VOICES], -1).astype(np.float32)
 
 
 def in_chord(pitch: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -374,8 +389,8 @@ def analyse(song: sources.Song) -> dict | str:
     bounds = midi.ticks_to_seconds(ticks.ravel()).reshape(-1, 17)
     stripped = strip_notes(midi, notes, is_bass)
     dur = float(max(bounds[-1, -1], midi.ticks_to_seconds(max(n.end for n in other)))) + 0.5
-    return {**tg, "chord_root": root, "chord_mask": mask, "est": est, "bounds": bounds, "duration": dur,
-            "stripped": stripped, "bpm": round(60e6 / midi.tempo_map()[0][1], 2)}
+    return {**tg, "chord_root": root, "chord_mask": mask, "drums": drum_targets(midi, bars)[0], "est": est,
+            "bounds": bounds, "duration": dur, "stripped": stripped, "bpm": round(60e6 / midi.tempo_map()[0][1], 2)}
 
 
 def _soundfont_for(song_id: str) -> str:
@@ -387,10 +402,7 @@ def build_bass(out: Path, seed: int = 0, limit: int | None = None, jobs: int = 2
     """Render (without bass and drums), featurise and label every song with a bass part."""
     from bandmate.data import build as B
 
-    missing = sources.missing_packages()
-    if missing:
-        pkgs = " ".join(missing)
-        raise SystemExit(f"missing Debian packages: {pkgs}\n  install them with: apt-get install {pkgs}")
+    sources.require_packages()
     t0 = time.time()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -475,10 +487,10 @@ def _save(path: Path, feats: np.ndarray, info: dict, key: str) -> None:
     np.savez_compressed(path, features=feats.astype(np.float16), onset=info["onset"], pitch=info["pitch"],
                         length=info["length"].astype(np.float16), velocity=info["velocity"].astype(np.float16),
                         offset=info["offset"].astype(np.float16), chord_root=info["chord_root"],
-                        chord_mask=info["chord_mask"], key=key, label_version=LABEL_VERSION)
+                        chord_mask=info["chord_mask"], drums=info["drums"], key=key, label_version=LABEL_VERSION)
 
 
-BASS_KEYS = ("features", "onset", "pitch", "length", "velocity", "offset", "chord_root", "chord_mask")
+BASS_KEYS = ("features", "onset", "pitch", "length", "velocity", "offset", "chord_root", "chord_mask", "drums")
 
 
 def load_bass_split(out: Path, split: str, sources_: tuple[str, ...] = ("mma", "openmsx", "freedoom")) -> dict:

@@ -139,10 +139,7 @@ def _cache_key(song: sources.Song, soundfont: str) -> str:
 
 
 def build(out: Path, seed: int = 0, limit: int | None = None, jobs: int = 2) -> dict:
-    missing = sources.missing_packages()
-    if missing:
-        pkgs = " ".join(missing)
-        raise SystemExit(f"missing Debian packages: {pkgs}\n  install them with: apt-get install {pkgs}")
+    sources.require_packages()
     t0 = time.time()
     out.mkdir(parents=True, exist_ok=True)
     songs = collect_songs(seed, limit, jobs, midi_cache=out / "midi")

@@ -38,6 +38,13 @@ REQUIRED = {
 }
 
 
+def require_packages() -> None:
+    """Exit with the apt-get command for whatever of REQUIRED is not installed."""
+    if missing := missing_packages():
+        pkgs = " ".join(missing)
+        raise SystemExit(f"missing Debian packages: {pkgs}\n  install them with: apt-get install {pkgs}")
+
+
 def missing_packages() -> list[str]:
     out = []
     for pkg, what in REQUIRED.items():

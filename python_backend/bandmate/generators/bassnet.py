@@ -5,9 +5,13 @@
     notes = net.generate(feats[i - 1], feats[i], BassControls(density=0.7), seed=1, bar=i)
     midi_bytes = notes_to_midi([notes, ...], bpm, program_for_timbre(0.5))
 
+Optional drums per bar (e.g. DrumNet's bars, or a drum MIDI file through ``drums_from_midi``):
+``drums`` = (16, 3) kick / snare / hat onsets per 16th step (``bandmate.data.bass.drum_channels``);
+None = no drums (the model's drum flag is 0 and it plays as without drums).
+
 All controls are normalised to 0..1 and, except variation, are percentiles of the training
 bars (real songs and MMA weighted equally; 0.5 = the median bar):
-    density    notes per bar (the default 0.5 is calibrated busier, ~8-10 notes per bar)
+    density    notes per bar (the default 0.5 is calibrated busier, ~7-9 notes per bar)
     register   mean pitch (the model's pitch classes are kept; each note takes the octave
                nearest the model's register centre, which rises with register, so mean pitch
                is monotone in register; decoding adds REGISTER_SPREAD)
@@ -25,21 +29,31 @@ model has no timing output yet; the field keeps the DrumHit convention for hosts
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
-from bandmate.data.bass import N_PITCH, PITCH_LO
-from bandmate.data.drums import STEPS
-from bandmate.data.midi import MidiFile, note_events, tempo_event, timesig_event, write_midi
-from bandmate.features import N_FEATURES, bar_features, estimate_tempo, to_mono_sr
-from bandmate.generators.common import MODEL_DIR, UnitControls, load_input, onnx_session, parse_controls
+from bandmate.data.bass import DRUM_CHANNELS, N_PITCH, PITCH_LO, drum_channels
+from bandmate.data.drums import STEPS, drum_targets, four_four_bars
+from bandmate.data.midi import MidiFile, note_events, read_midi, tempo_event, timesig_event, write_midi
+from bandmate.features import N_FEATURES
+from bandmate.generators.common import (
+    MODEL_DIR,
+    UnitControls,
+    audio_bars,
+    load_input,
+    onnx_session,
+    parse_controls,
+)
 
 DEFAULT_MODEL = MODEL_DIR / "bassnet.onnx"
 ENV_MODEL = "BANDMATE_BASSNET_MODEL"
 OUTPUTS = ("onset", "pitch_class", "height", "gate", "velocity", "chord")
 _PITCHES = np.arange(PITCH_LO, PITCH_LO + N_PITCH)
+#: drums for B bars: None (no drums), (B, 16, 3), or per bar a (16, 3) array or None
+Drums = np.ndarray | Sequence[np.ndarray | None] | None
 #: timbre 0..1 -> GM program: acoustic (32), finger (33), pick (34), slap (36), synth bass (38)
 TIMBRE_PROGRAMS = ((0.2, 32), (0.6, 33), (0.8, 34), (0.9, 36), (1.01, 38))
 PC_SAMPLE_RANGE = 3.0  # variation samples among pitch classes within this log-prob of the best
@@ -74,6 +88,36 @@ class BassNote:
     offset: float = 0.0  # micro-timing in steps, + = late (0: not modelled)
 
 
+def drums_from_midi(path: str | Path) -> np.ndarray:
+    """A drum MIDI file (GM notes on channel 10, e.g. ``bandmate drums`` output) -> (n_bars, 16, 3)
+    drum input per 4/4 bar, bar 0 = the file's first bar."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"drum MIDI not found: {path}")
+    midi = read_midi(path)
+    hits = drum_targets(midi, four_four_bars(midi))[0]
+    if not hits.any():
+        raise ValueError(f"{path}: no GM drum notes (channel 10) in 4/4 bars")
+    return drum_channels(hits)
+
+
+def _drum_inputs(drums: Drums, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """None, (n, 16, 3), or a sequence of (16, 3) / None per bar -> model inputs drums, drums_present."""
+    grid = np.zeros((n, STEPS, len(DRUM_CHANNELS)), np.float32)
+    present = np.zeros((n, 1), np.float32)
+    if drums is None:
+        return grid, present
+    if len(drums) != n:
+        raise ValueError(f"drums for {len(drums)} bars, expected {n}")
+    for i, d in enumerate(drums):
+        if d is not None:
+            d = np.asarray(d, np.float32)
+            if d.shape != grid.shape[1:]:
+                raise ValueError(f"drums of a bar must be ({STEPS}, {len(DRUM_CHANNELS)}), got {d.shape}")
+            grid[i], present[i] = d, 1.0
+    return grid, present
+
+
 def _position(bars: np.ndarray | None, n: int) -> np.ndarray:
     if bars is None:
         return np.zeros((n, 4), np.float32)
@@ -86,9 +130,10 @@ class BassNet:
 
     # ----------------------------------------------------------------- raw model
     def predict(self, features: np.ndarray, controls: BassControls | np.ndarray,
-                position: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                position: np.ndarray | None = None, drums: Drums = None) -> dict[str, np.ndarray]:
         """features (B, 2, 16, F); controls BassControls or (B, 4) density, register, clarity,
-        timbre; position (B, 4) one-hot bar index mod 4 (None: unknown). Returns the model
+        timbre; position (B, 4) one-hot bar index mod 4 (None: unknown); drums None, (B, 16, 3)
+        or a (16, 3)-or-None per bar. Returns the model
         outputs by name: onset, gate, velocity (B, 16); pitch_class, chord (B, 16, 12);
         height (B, 16, 28)."""
         features = np.ascontiguousarray(features, dtype=np.float32)
@@ -100,7 +145,9 @@ class BassNet:
         else:
             ctrl = np.asarray(controls, np.float32).reshape(n, 4)
         pos = np.zeros((n, 4), np.float32) if position is None else np.asarray(position, np.float32).reshape(n, 4)
-        out = self.session.run(None, {"features": features, "position": pos, "controls": ctrl})
+        grid, present = _drum_inputs(drums, n)
+        out = self.session.run(None, {"features": features, "position": pos, "controls": ctrl, "drums": grid,
+                                      "drums_present": present})
         return dict(zip(OUTPUTS, out, strict=True))
 
     # ------------------------------------------------------------------ decoding
@@ -147,42 +194,42 @@ class BassNet:
         return bars
 
     def generate(self, features_prev_bar: np.ndarray | None, features_cur_bar: np.ndarray,
-                 controls: BassControls | None = None, seed: int = 0, bar: int | None = None) -> list[BassNote]:
+                 controls: BassControls | None = None, seed: int = 0, bar: int | None = None,
+                 drums: np.ndarray | None = None) -> list[BassNote]:
         """One bar: (16, F) features of the previous (None at the start) and current bar -> notes.
-        ``bar``: the bar's index in the song (its position in a 4-bar phrase), None if unknown."""
+        ``bar``: the bar's index in the song (its position in a 4-bar phrase), None if unknown;
+        ``drums``: the bar's (16, 3) drum onsets, None if no drums."""
         cur = np.asarray(features_cur_bar, np.float32)
         prev = np.zeros_like(cur) if features_prev_bar is None else np.asarray(features_prev_bar, np.float32)
         controls = controls or BassControls()
-        out = self.predict(np.stack([prev, cur])[None], controls, None if bar is None else _position([bar], 1))
+        out = self.predict(np.stack([prev, cur])[None], controls, None if bar is None else _position([bar], 1),
+                           None if drums is None else [drums])
         return self.decode(out, controls, np.random.default_rng(seed))[0]
 
     def generate_bars(self, feats: np.ndarray, controls: BassControls | None = None, seed: int = 0,
-                      first_bar: int | None = 0) -> list[list[BassNote]]:
+                      first_bar: int | None = 0, drums: Drums = None) -> list[list[BassNote]]:
         """Consecutive bars (n, 16, F) -> notes per bar (one batched model call); bar i has
-        index ``first_bar + i`` in the song (None: positions unknown)."""
+        index ``first_bar + i`` in the song (None: positions unknown); ``drums`` None, (n, 16, 3)
+        or a (16, 3)-or-None per bar."""
         feats = np.asarray(feats, np.float32)
         controls = controls or BassControls()
         prev = np.concatenate([np.zeros_like(feats[:1]), feats[:-1]])
         pos = None if first_bar is None else _position(first_bar + np.arange(len(feats)), len(feats))
-        out = self.predict(np.stack([prev, feats], 1), controls, pos)
+        out = self.predict(np.stack([prev, feats], 1), controls, pos, drums)
         return self.decode(out, controls, np.random.default_rng(seed))
 
     def generate_from_audio(self, audio: np.ndarray, sr: int, bpm: float | None = None, bars: int | None = None,
                             controls: BassControls | None = None, bar_start: float = 0.0, seed: int = 0,
-                            program: int | None = None) -> bytes:
+                            program: int | None = None, drums: np.ndarray | None = None) -> bytes:
         """Audio -> bass MIDI bytes (tempo estimated when ``bpm`` is None; all full bars when
-        ``bars`` is None; GM program from the timbre control unless given)."""
+        ``bars`` is None; GM program from the timbre control unless given). ``drums``: (m, 16, 3)
+        drum onsets of the first m bars (``drums_from_midi``); later bars play without drums."""
         controls = controls or BassControls()
-        x = to_mono_sr(audio, sr)
-        bpm = float(bpm) if bpm else estimate_tempo(x, 16000)
-        bar_sec = 4 * 60.0 / bpm
-        n_fit = int((len(x) / 16000 - bar_start) // bar_sec)
-        bars = n_fit if bars is None else int(bars)
-        if bars <= 0:
-            raise ValueError(f"audio too short for one bar at {bpm:.1f} BPM")
-        feats = bar_features(x, 16000, bpm, bar_start, bars)  # bars past the end see silence
+        feats, bpm = audio_bars(audio, sr, bpm, bars, bar_start)
+        bars = len(feats)
         prog = program_for_timbre(controls.timbre) if program is None else program
-        return notes_to_midi(self.generate_bars(feats, controls, seed), bpm, prog)
+        per_bar = None if drums is None else [drums[i] if i < len(drums) else None for i in range(bars)]
+        return notes_to_midi(self.generate_bars(feats, controls, seed, drums=per_bar), bpm, prog)
 
 
 def notes_to_midi(bars: list[list[BassNote]], bpm: float, program: int = 33, tpb: int = 480,
@@ -213,14 +260,20 @@ def bass_main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--program", type=int, default=None, help="GM program (default: chosen by timbre)")
     ap.add_argument("--model", type=Path, default=None)
+    ap.add_argument("--drums", type=Path, default=None, help="drum MIDI (GM, channel 10; e.g. `bandmate drums` "
+                    "output) whose bar 1 is the first generated bar: the bass locks to its kick and snare")
     ap.add_argument("controls", nargs="*", help="key=value in 0..1, keys: "
                     + ", ".join(f.name for f in fields(BassControls)))
     args = ap.parse_intermixed_args(argv)
     controls = BassControls(**parse_controls(ap, args.controls, BassControls))
+    try:
+        drums = None if args.drums is None else drums_from_midi(args.drums)
+    except (OSError, ValueError) as e:
+        ap.error(str(e))
     net = BassNet(args.model)
     audio, sr, midi_bpm = load_input(args.input, without_bass=True)
     bpm = args.bpm or midi_bpm
-    data = net.generate_from_audio(audio, sr, bpm, args.bars, controls, args.start, args.seed, args.program)
+    data = net.generate_from_audio(audio, sr, bpm, args.bars, controls, args.start, args.seed, args.program, drums)
     args.output.write_bytes(data)
     print(f"wrote {args.output} ({len(data)} bytes)")
     return 0

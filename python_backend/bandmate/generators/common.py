@@ -25,6 +25,21 @@ class UnitControls:
             setattr(self, f.name, v)
 
 
+def audio_bars(audio: np.ndarray, sr: int, bpm: float | None, bars: int | None, bar_start: float
+               ) -> tuple[np.ndarray, float]:
+    """Audio -> ((bars, 16, F) per-step features, bpm). The tempo is estimated when ``bpm`` is None;
+    ``bars`` None: all full bars from ``bar_start`` (seconds); bars past the end see silence."""
+    from bandmate.features import bar_features, estimate_tempo, to_mono_sr
+
+    x = to_mono_sr(audio, sr)
+    bpm = float(bpm) if bpm else estimate_tempo(x, 16000)
+    n_fit = int((len(x) / 16000 - bar_start) // (4 * 60.0 / bpm))
+    bars = n_fit if bars is None else int(bars)
+    if bars <= 0:
+        raise ValueError(f"audio too short for one bar at {bpm:.1f} BPM")
+    return bar_features(x, 16000, bpm, bar_start, bars), bpm
+
+
 def with_prev(feats: np.ndarray, song: np.ndarray) -> np.ndarray:
     """(n, 16, F) bars -> (n, 2, 16, F) previous + current (zeros at a song's first bar)."""
     prev = np.concatenate([np.zeros_like(feats[:1]), feats[:-1]])

@@ -29,8 +29,8 @@ import numpy as np
 
 from bandmate.data.drums import STEPS, VOICE_NAMES, VOICE_NOTES
 from bandmate.data.midi import MidiFile, note_events, tempo_event, timesig_event, write_midi
-from bandmate.features import N_FEATURES, bar_features, estimate_tempo, to_mono_sr
-from bandmate.generators.common import MODEL_DIR, UnitControls, onnx_session
+from bandmate.features import N_FEATURES
+from bandmate.generators.common import MODEL_DIR, UnitControls, audio_bars, onnx_session
 from bandmate.generators.common import load_input as _load_input  # MIDI: rendered without drums
 
 DEFAULT_MODEL = MODEL_DIR / "drumnet.onnx"
@@ -203,15 +203,18 @@ class DrumNet:
     def generate_from_audio(self, audio: np.ndarray, sr: int, bpm: float | None = None, bars: int | None = None,
                             controls: DrumControls | None = None, bar_start: float = 0.0, seed: int = 0) -> bytes:
         """Audio -> drum MIDI bytes (tempo estimated when ``bpm`` is None; all full bars when ``bars`` is None)."""
-        x = to_mono_sr(audio, sr)
-        bpm = float(bpm) if bpm else estimate_tempo(x, 16000)
-        bar_sec = 4 * 60.0 / bpm
-        n_fit = int((len(x) / 16000 - bar_start) // bar_sec)
-        bars = n_fit if bars is None else int(bars)
-        if bars <= 0:
-            raise ValueError(f"audio too short for one bar at {bpm:.1f} BPM")
-        feats = bar_features(x, 16000, bpm, bar_start, bars)  # bars past the end see silence
+        feats, bpm = audio_bars(audio, sr, bpm, bars, bar_start)
         return hits_to_midi(self.generate_bars(feats, controls, seed), bpm)
+
+
+def hits_to_steps(hits: list[DrumHit]) -> np.ndarray:
+    """One bar of hits -> (16, 9) uint8 grid over VOICE_NAMES (what BassNet's drum input reads);
+    notes outside DrumNet's GM voices are ignored."""
+    grid = np.zeros((STEPS, len(VOICE_NOTES)), np.uint8)
+    for h in hits:
+        if h.note in VOICE_NOTES and 0 <= h.step < STEPS:
+            grid[h.step, VOICE_NOTES.index(h.note)] = 1
+    return grid
 
 
 def hits_to_midi(bars: list[list[DrumHit]], bpm: float, tpb: int = 480, path: str | Path | None = None) -> bytes:
