@@ -10,6 +10,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import NamedTuple
 
 import numpy as np
 
@@ -52,8 +53,7 @@ class ProtocolError(Exception):
         self.header = header
 
 
-@dataclass(frozen=True)
-class Header:
+class Header(NamedTuple):  # a NamedTuple: built for every message, and cheap to build
     type: int
     seq: int
     epoch: int
@@ -156,7 +156,7 @@ def encode_reply(request: Header, values: np.ndarray, audio: np.ndarray) -> byte
         MsgType.REPLY, request.seq, request.epoch, request.sample_rate, audio.shape[0], audio.shape[1],
         values.size, 0, request.engine,
     )
-    return h.pack() + values.tobytes() + audio.tobytes()
+    return b"".join((h.pack(), values.tobytes(), audio.tobytes()))
 
 
 def encode_pong(request: Header) -> bytes:

@@ -22,9 +22,34 @@ from bandmate.protocol import (
     encode_reply,
     peek_request,
 )
-from bandmate.specs import MIDI_EVENT_FLOATS, MIDI_EVENT_SLOTS, TRANSPORT_INPUTS, load_spec
+from bandmate.specs import MIDI_EVENT_FLOATS, MIDI_EVENT_SLOTS, TRANSPORT_INPUTS, PluginSpec, load_spec
 
 log = logging.getLogger("bandmate.backend")
+
+
+@dataclass(frozen=True)
+class WireTable:
+    """What the per-hop path needs of a spec, precomputed once per engine name."""
+
+    spec: PluginSpec
+    ids: tuple[str, ...]  # parameters, wire order
+    lo: np.ndarray
+    hi: np.ndarray
+    discrete: np.ndarray  # positions of bool, int and choice parameters: rounded
+    outputs: tuple[tuple[str, float], ...]  # engine outputs (id, default), reply order
+
+    @classmethod
+    def of(cls, spec: PluginSpec) -> WireTable:
+        ps = spec.params
+        return cls(spec, tuple(p.id for p in ps), np.array([p.min for p in ps]), np.array([p.max for p in ps]),
+                   np.flatnonzero([p.type in ("bool", "int", "choice") for p in ps]),
+                   tuple((p.id, p.default) for p in spec.engine_outputs))
+
+    def params(self, values: np.ndarray) -> dict[str, float]:
+        """Request values -> {id: clamped value}, as PluginSpec.values_from_list, vectorised."""
+        v = np.minimum(np.maximum(values[: len(self.ids)], self.lo), self.hi)  # float64; ufuncs: no np.clip
+        v[self.discrete] = np.rint(v[self.discrete])  # half to even, like round()
+        return dict(zip(self.ids, v.tolist(), strict=True))
 
 
 @dataclass
@@ -47,6 +72,7 @@ class SessionTable:
         # instance), so a session re-created after idle collection gets it back
         self.strings: dict[bytes, dict[str, str]] = {}
         self.missed = 0  # realtime hops dropped unprocessed (see handle_batch)
+        self._wire: dict[str, WireTable] = {}
 
     def handle_batch(self, batch: list[tuple[bytes, bytes]]) -> list[bytes]:
         """Replies to frames that arrived together, in order.
@@ -57,6 +83,8 @@ class SessionTable:
         DEADLINE_MISSED error instead of being processed, and a backend that fell behind
         catches up instead of answering a backlog of replies the shell would drop.
         Deterministic requests (K = 0) are always processed."""
+        if len(batch) == 1:  # the usual case: nothing queued behind it
+            return [self.handle(*batch[0])]
         headers = [peek_request(frame) for _, frame in batch]
         newest: dict[tuple[bytes, int], int] = {}
         for (identity, _), h in zip(batch, headers, strict=True):
@@ -98,16 +126,16 @@ class SessionTable:
         h = msg.header
         if h.engine not in ENGINES:
             raise ProtocolError(ErrorCode.UNKNOWN_ENGINE, f"unknown engine {h.engine!r}", h)
-        spec = load_spec(h.engine)
+        wire = self._wire.get(h.engine) or self._wire.setdefault(h.engine, WireTable.of(load_spec(h.engine)))
+        spec = wire.spec
         if h.n_values != spec.wire_inputs:
             raise ProtocolError(
                 ErrorCode.BAD_CONFIG, f"{h.engine}: {h.n_values} request values, spec has {spec.wire_inputs}", h
             )
         values = msg.values
-        if not np.all(np.isfinite(values)) or not np.all(np.isfinite(msg.audio)):
+        if not np.isfinite(values).all() or not np.isfinite(msg.audio).all():
             raise ProtocolError(ErrorCode.MALFORMED, "non-finite parameter or audio values", h)
-        values = values.tolist()
-        params = spec.values_from_list(values[: len(spec.params)])
+        params = wire.params(values)
         audio, sidechain = msg.audio, {}
         if spec.sidechain:  # the main channels, then as many sidechain channels (PROTOCOL.md)
             if h.channels % 2:
@@ -120,7 +148,7 @@ class SessionTable:
             session = self._open(identity, key, params, h)
         session.last_seen = time.monotonic()
         if spec.transport:
-            params |= dict(zip(TRANSPORT_INPUTS, values[len(spec.params):], strict=True))
+            params |= dict(zip(TRANSPORT_INPUTS, values[len(spec.params):].tolist(), strict=True))
         if spec.generator:
             out, meters, events = session.engine.process_midi(msg.audio, params)
             midi = np.zeros(1 + MIDI_EVENT_SLOTS * MIDI_EVENT_FLOATS, np.float32)
@@ -129,9 +157,10 @@ class SessionTable:
                 [(e.offset, e.status, e.data1, e.data2) for e in events])
         else:
             out, meters = session.engine.process(audio, params, **sidechain)
-            midi = np.zeros(0, np.float32)
-        out_values = np.concatenate(
-            [np.array([meters.get(p.id, p.default) for p in spec.engine_outputs], np.float32), midi])
+            midi = None
+        out_values = np.array([meters.get(k, d) for k, d in wire.outputs], np.float32)
+        if midi is not None:
+            out_values = np.concatenate([out_values, midi])
         if spec.aux_outputs:  # the second output bus rides after the main channels (PROTOCOL.md)
             out = np.concatenate([out, session.engine.aux])
         self.processed += 1

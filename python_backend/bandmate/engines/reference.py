@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -28,12 +29,12 @@ class ReferenceEngine(Engine):
         ext = np.concatenate([self._history, x], axis=1)
         self._history = ext[:, -(len(REFERENCE_FIR) - 1) :].copy()
         if params["fir"] >= 0.5:
-            taps = len(REFERENCE_FIR)
-            wet = sum(REFERENCE_FIR[k] * ext[:, taps - 1 - k : ext.shape[1] - k] for k in range(taps))
+            wet = np.stack([np.convolve(row, REFERENCE_FIR, "valid") for row in ext])
         else:
             wet = x.copy()
         wet *= 10.0 ** (params["gain_db"] / 20.0) * (-1.0 if params["invert"] >= 0.5 else 1.0)
         mix = params["mix"]
         out = mix * wet + (1.0 - mix) * x
-        rms = float(np.sqrt(np.mean(out * out))) if out.size else 0.0
+        flat = out.ravel()
+        rms = math.sqrt(float(flat @ flat) / flat.size) if flat.size else 0.0
         return out.astype(np.float32), {"block_rms_db": 20.0 * np.log10(max(rms, 1e-6))}
