@@ -8,7 +8,13 @@
    in pedalboard, deterministic mode, and writes the results;
 4. writes drum MIDI from the audio with `bandmate drums` (drums.mid), and plays the song
    through the BandmateDrumNet CLAP in our own host with the transport rolling, writing the
-   plugin's live MIDI output (drumnet_plugin.mid) and pressing its Capture button.
+   plugin's live MIDI output (drumnet_plugin.mid) and pressing its Capture button;
+5. writes a bass line locked to those drums with `bandmate bass --drums` (bass.mid);
+6. matches the song's tone to another song with `bandmate match` (XSpecMatch, two linked
+   instances), and aligns a delayed, inverted copy of it with `bandmate align --report`
+   (Multiband Phase);
+7. compares the song with the built-in "Warm" profile (`bandmate profile compare`, profile.png)
+   and renders it through BandmateProfileEQ in pedalboard (default profile "Pink").
 """
 
 from __future__ import annotations
@@ -26,19 +32,20 @@ import soundfile as sf
 from bandmate.paths import find_plugin
 
 SONG = Path("/usr/share/games/openttd/baseset/openmsx/boogi_marabi_redfarn.mid")
+REFERENCE_SONG = SONG.with_name("be_sharp_bw_redfarn.mid")  # the tone XSpecMatch matches toward
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 RATE = 48000
 
 
-def render_song(out: Path, seconds: float = 20.0) -> Path:
-    wav = out / "input.wav"
+def render_song(out: Path, seconds: float = 20.0, song: Path = SONG, name: str = "input") -> Path:
+    wav = out / f"{name}.wav"
     if not wav.exists():
-        for need in (SONG, SOUNDFONT):
+        for need in (song, SOUNDFONT):
             if not need.exists():
                 raise SystemExit(f"missing {need}: run scripts/setup.sh (needs openttd-openmsx, fluid-soundfont-gm)")
-        full = out / "input_full.wav"
+        full = out / f"{name}_full.wav"
         subprocess.run(
-            ["fluidsynth", "-ni", "-q", "-g", "0.5", "-r", str(RATE), "-F", str(full), str(SOUNDFONT), str(SONG)],
+            ["fluidsynth", "-ni", "-q", "-g", "0.5", "-r", str(RATE), "-F", str(full), str(SOUNDFONT), str(song)],
             check=True,
         )
         audio, rate = sf.read(full, dtype="float32", always_2d=True)
@@ -90,7 +97,29 @@ def main(argv: list[str]) -> int:
     drums_main([str(wav), "--bpm", "120", "--bars", "8", "-o", str(midi)])
     print(f"drums: {midi}")
     play_drumnet(wav, out)
+    from bandmate.generators.bassnet import bass_main
+
+    bass_main([str(wav), "--bpm", "120", "--bars", "8", "--drums", str(midi), "-o", str(out / "bass.mid")])
+    print(f"bass (locked to drums.mid): {out / 'bass.mid'}")
+    link_tools(wav, out)
+    from bandmate.profiles import profile_main
+
+    profile_main(["compare", str(wav), "--profile", "Warm", "--plot", str(out / "profile.png")])
+    process("BandmateProfileEQ", wav, out)
     return 0
+
+
+def link_tools(wav: Path, out: Path) -> None:
+    """XSpecMatch and Multiband Phase through their CLIs (two linked plugin instances each)."""
+    from bandmate.align import align_main
+    from bandmate.match import match_main
+
+    reference = render_song(out, song=REFERENCE_SONG, name="reference")
+    match_main(["--reference", str(reference), str(wav), str(out / "input.matched.wav")])
+    audio, rate = sf.read(wav, dtype="float32", always_2d=True)
+    mic2 = -np.concatenate([np.zeros((37, audio.shape[1]), np.float32), audio[:-37]])  # 0.77 ms late, inverted
+    sf.write(out / "mic2.wav", mic2, rate)
+    align_main(["--reference", str(wav), str(out / "mic2.wav"), str(out / "mic2.aligned.wav"), "--report"])
 
 
 def play_drumnet(wav: Path, out: Path, bpm: float = 120.0) -> Path:
