@@ -409,14 +409,7 @@ def build_bass(out: Path, seed: int = 0, limit: int | None = None, jobs: int = 2
     songs = B.collect_songs(seed, limit, jobs, midi_cache=out / "midi")
     entries, skipped, todo = [], [], {name: [] for name in sources.SOUNDFONTS}
     est_ok = est_tot = 0.0
-    for song, meta in songs:
-        if song.midi is None:
-            skipped.append({"id": song.id, "reason": meta.get("skip", "render failed")})
-            continue
-        info = analyse(song)
-        if isinstance(info, str):
-            skipped.append({"id": song.id, "reason": info})
-            continue
+    for _, song, meta, info in B.analysed_songs(songs, analyse, skipped):
         if info["est"] is not None:  # how often the note-based estimate finds MMA's chord root
             est_ok += float((info["est"][0] == info["chord_root"]).sum())
             est_tot += info["chord_root"].size

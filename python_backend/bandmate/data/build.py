@@ -14,6 +14,7 @@ import hashlib
 import json
 import sys
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -50,6 +51,21 @@ class Progress:
 def _split_of(key: str, seed: int, fractions=(0.7, 0.15)) -> str:
     u = int(hashlib.sha1(f"{seed}:{key}".encode()).hexdigest()[:8], 16) / 2**32
     return "train" if u < fractions[0] else "val" if u < fractions[0] + fractions[1] else "test"
+
+
+def analysed_songs(songs: list[tuple[sources.Song, dict]], analyse: Callable[[sources.Song], dict | str],
+                   skipped: list[dict]) -> Iterator[tuple[int, sources.Song, dict, dict]]:
+    """(index, song, metadata, analysis) of the songs that were rendered and analysed; the others are added
+    to ``skipped`` with the reason (``analyse`` returns a string to skip a song)."""
+    for i, (song, meta) in enumerate(songs):
+        if song.midi is None:
+            skipped.append({"id": song.id, "reason": meta.get("skip", "render failed")})
+            continue
+        info = analyse(song)
+        if isinstance(info, str):
+            skipped.append({"id": song.id, "reason": info})
+            continue
+        yield i, song, meta, info
 
 
 def collect_songs(seed: int, limit: int | None, jobs: int,
@@ -145,14 +161,7 @@ def build(out: Path, seed: int = 0, limit: int | None = None, jobs: int = 2) -> 
     songs = collect_songs(seed, limit, jobs, midi_cache=out / "midi")
     entries, skipped, todo = [], [], {name: [] for name in sources.SOUNDFONTS}
     sf_names = list(sources.SOUNDFONTS)
-    for i, (song, meta) in enumerate(songs):
-        if song.midi is None:
-            skipped.append({"id": song.id, "reason": meta.get("skip", "render failed")})
-            continue
-        info = analyse(song)
-        if isinstance(info, str):
-            skipped.append({"id": song.id, "reason": info})
-            continue
+    for i, song, meta, info in analysed_songs(songs, analyse, skipped):
         sf_name = sf_names[i % 2]  # alternate the two GM soundfonts
         key = _cache_key(song, sf_name)
         path = out / "songs" / f"{song.id}.npz"
