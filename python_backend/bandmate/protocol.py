@@ -1,4 +1,4 @@
-"""Wire protocol v1 between plugin shells and the backend (see PROTOCOL.md).
+"""Wire protocol v2 between plugin shells and the backend (see PROTOCOL.md).
 
 Every message is one ZeroMQ frame: a 48-byte little-endian header, then ``n_values``
 float32, then ``channels * frames`` float32 audio, planar. No pickle, no JSON on the
