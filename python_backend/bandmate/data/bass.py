@@ -432,17 +432,7 @@ def build_bass(out: Path, seed: int = 0, limit: int | None = None, jobs: int = 2
             entries[-1]["file_alt"] = str(alt_path.relative_to(out))
             if not (alt_path.exists() and str(np.load(alt_path)["key"]) == alt_key):
                 todo[alt_sf].append((info, alt_path, alt_key, True))
-    batches = []
-    for sf_name, items in todo.items():
-        cur, dur = [], 0.0
-        for item in items:
-            cur.append(item)
-            dur += item[0]["duration"]
-            if dur > B.BATCH_SECONDS:
-                batches.append((sf_name, cur))
-                cur, dur = [], 0.0
-        if cur:
-            batches.append((sf_name, cur))
+    batches = B.render_batches(todo, lambda item: item[0]["duration"])
     prog = B.Progress(sum(len(b) for _, b in batches), "render")
 
     def render(batch):

@@ -68,6 +68,23 @@ def analysed_songs(songs: list[tuple[sources.Song, dict]], analyse: Callable[[so
         yield i, song, meta, info
 
 
+def render_batches(todo: dict[str, list], duration: Callable[[object], float]) -> list[tuple[str, list]]:
+    """(soundfont, items) batches of at most ~BATCH_SECONDS of music each (one fluidsynth run per
+    batch); ``duration(item)`` gives an item's length in seconds."""
+    batches = []
+    for sf_name, items in todo.items():
+        cur, dur = [], 0.0
+        for item in items:
+            cur.append(item)
+            dur += duration(item)
+            if dur > BATCH_SECONDS:
+                batches.append((sf_name, cur))
+                cur, dur = [], 0.0
+        if cur:
+            batches.append((sf_name, cur))
+    return batches
+
+
 def collect_songs(seed: int, limit: int | None, jobs: int,
                   midi_cache: Path | None = None) -> list[tuple[sources.Song, dict]]:
     """All songs with their metadata; MMA songs are rendered to MIDI here (``mma``), and kept
@@ -172,17 +189,7 @@ def build(out: Path, seed: int = 0, limit: int | None = None, jobs: int = 2) -> 
         cached = path.exists() and str(np.load(path)["key"]) == key
         if not cached:
             todo[sf_name].append((song, info, path, key))
-    batches = []
-    for sf_name, items in todo.items():
-        cur, dur = [], 0.0
-        for item in items:
-            cur.append(item)
-            dur += item[1]["duration"]
-            if dur > BATCH_SECONDS:
-                batches.append((sf_name, cur))
-                cur, dur = [], 0.0
-        if cur:
-            batches.append((sf_name, cur))
+    batches = render_batches(todo, lambda item: item[1]["duration"])
     prog = Progress(sum(len(b) for _, b in batches), "render")
 
     def render(batch):
