@@ -9,18 +9,11 @@ import scipy.signal as ss
 from bandmate.engines.matching import CorrectionFilter, MatchingCore, match_curve, run_offline
 from bandmate.engines.spectrum import LongTermSpectrum, k_weight_power, log_grid, long_term_spectrum_db
 
+from tests.conftest import peaking
+
 FS = 48000
 # 31 log-spaced 1/3-octave bands, 40 Hz .. 16 kHz
 BAND_FC = np.geomspace(40.0, 16000.0, 31)
-
-
-def peaking(f0, gain_db, q, fs=FS):
-    a = 10 ** (gain_db / 40)
-    w0 = 2 * np.pi * f0 / fs
-    al = np.sin(w0) / (2 * q)
-    b = np.array([1 + al * a, -2 * np.cos(w0), 1 - al * a])
-    den = np.array([1 + al / a, -2 * np.cos(w0), 1 - al / a])
-    return b / den[0], den / den[0]
 
 
 def eq(x, bands):

@@ -10,6 +10,8 @@ from bandmate.engines.base import EngineConfig
 from bandmate.engines.resonance import METER_IDS, ResonanceEngine
 from bandmate.specs import load_spec
 
+from tests.conftest import peaking
+
 FS = 48000
 
 
@@ -18,14 +20,6 @@ def pink(n: int, seed: int = 0, channels: int = 2) -> np.ndarray:
     x = ss.lfilter([0.049922035, -0.095993537, 0.050612699, -0.004408786],
                    [1.0, -2.494956002, 2.017265875, -0.522189400], w, axis=-1)
     return x / np.sqrt(np.mean(x**2)) * 0.1
-
-
-def peaking(f0: float, gain_db: float, q: float, fs: int = FS):
-    a = 10 ** (gain_db / 40)
-    w0 = 2 * np.pi * f0 / fs
-    al = np.sin(w0) / (2 * q)
-    den = np.array([1 + al / a, -2 * np.cos(w0), 1 - al / a])
-    return np.array([1 + al * a, -2 * np.cos(w0), 1 - al * a]) / den[0], den / den[0]
 
 
 def stream(engine: ResonanceEngine, x: np.ndarray, params_at) -> np.ndarray:
