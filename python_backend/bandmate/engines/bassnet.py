@@ -74,9 +74,7 @@ class BassNetEngine(GeneratorEngine):
 
     def generate_bar(self, bar: int, features_prev: np.ndarray, features_cur: np.ndarray,
                      params: Mapping[str, float]) -> list[Note]:
-        controls = BassControls(density=params["density"], register=params["register"],
-                                clarity=params["clarity"], timbre=params["timbre"],
-                                variation=params["variation"])
+        controls = BassControls.from_params(params)
         seed = int(params["style_seed"]) * 100_003 + bar  # deterministic per (style, bar)
         step_beats = self.beats_per_bar / STEPS
         channel = int(params["midi_channel"]) - 1

@@ -41,9 +41,7 @@ class DrumNetEngine(GeneratorEngine):
 
     def generate_bar(self, bar: int, features_prev: np.ndarray, features_cur: np.ndarray,
                      params: Mapping[str, float]) -> list[Note]:
-        controls = DrumControls(density=params["density"], complexity=params["complexity"],
-                                variation=params["variation"], follow=params["follow"],
-                                humanize=params["humanize"])
+        controls = DrumControls.from_params(params)
         seed = int(params["style_seed"]) * 100_003 + bar  # deterministic per (style, bar)
         hits = self.net.generate(features_prev, features_cur, controls, seed)
         every = int(params["fill_every"])

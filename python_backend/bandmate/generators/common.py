@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
 
@@ -23,6 +24,11 @@ class UnitControls:
             if not 0.0 <= v <= 1.0:
                 raise ValueError(f"{type(self).__name__}.{f.name} must be in [0, 1], got {v}")
             setattr(self, f.name, v)
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, float]):
+        """The controls from the plugin parameters of the same names (the specs use them)."""
+        return cls(**{f.name: params[f.name] for f in fields(cls)})
 
 
 def audio_bars(audio: np.ndarray, sr: int, bpm: float | None, bars: int | None, bar_start: float
