@@ -28,8 +28,8 @@ sys.path[:0] = [str(ROOT / "python_backend"), str(ROOT)]
 from bandmate.protocol import Header, MsgType  # noqa: E402
 
 
-def start_backend(runtime: Path, workers: int) -> subprocess.Popen:
-    env = dict(os.environ, BANDMATE_RUNTIME_DIR=str(runtime), XDG_STATE_HOME=str(runtime))
+def start_backend(runtime: Path, workers: int, bridge: str = "auto") -> subprocess.Popen:
+    env = dict(os.environ, BANDMATE_RUNTIME_DIR=str(runtime), XDG_STATE_HOME=str(runtime), BANDMATE_BRIDGE_CPU=bridge)
     proc = subprocess.Popen([sys.executable, "-m", "bandmate", "backend", "--workers", str(workers)], env=env)
     sock = runtime / "backend.sock"
     for _ in range(300):
@@ -58,10 +58,11 @@ def ping_round_trip(endpoint: str, n: int) -> np.ndarray:
     return np.array(out)
 
 
-def link_round_trip(endpoint: str, n: int) -> np.ndarray:
+def link_round_trip(endpoint: str, n: int, bridge: str) -> np.ndarray:
     exe = ROOT / "build" / "bin" / "bandmate_link_bench"
     # 96 kHz: the reference engine's hop is 512 frames there (the 512-frame stereo block)
-    out = subprocess.run([str(exe), endpoint, "96000", "512", str(n)], capture_output=True, text=True, check=True)
+    out = subprocess.run([str(exe), endpoint, "96000", "512", str(n)], capture_output=True, text=True, check=True,
+                         env=dict(os.environ, BANDMATE_BRIDGE_CPU=bridge))
     return np.array([float(v) for v in out.stdout.split()])
 
 
@@ -100,23 +101,28 @@ def main() -> int:
     ap.add_argument("-n", type=int, default=2000)
     args = ap.parse_args()
     print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
-    print("\n| backend | path | p50 µs | p99 µs | p50 / baseline |")
-    print("|---|---|---|---|---|")
+    # Baselines, same run: a bare Python PING/PONG client, and the link with the bridge core off.
+    print("\n| backend | bridge core | path | p50 µs | p99 µs | p50 / PING | p50 / bridge off |")
+    print("|---|---|---|---|---|---|---|")
     for workers in (0, 2):
-        with tempfile.TemporaryDirectory() as d:
-            runtime = Path(d)
-            backend = start_backend(runtime, workers)
-            endpoint = f"ipc://{runtime}/backend.sock"
-            try:
-                base = ping_round_trip(endpoint, args.n)
-                link = link_round_trip(endpoint, args.n)
-            finally:
-                backend.terminate()
-                backend.wait()
+        off = None
+        for bridge in ("off", "auto"):
+            with tempfile.TemporaryDirectory() as d:
+                runtime = Path(d)
+                backend = start_backend(runtime, workers, bridge)
+                endpoint = f"ipc://{runtime}/backend.sock"
+                try:
+                    base = ping_round_trip(endpoint, args.n)
+                    link = link_round_trip(endpoint, args.n, bridge)
+                finally:
+                    backend.terminate()
+                    backend.wait()
+            off = pct(link, 50) if off is None else off
             label = "inline" if workers == 0 else f"{workers} workers"
-            print(f"| {label} | baseline: Python PING/PONG | {pct(base, 50):.0f} | {pct(base, 99):.0f} | 1.00 |")
-            print(f"| {label} | BackendLink, 512-frame stereo hop | {pct(link, 50):.0f} | {pct(link, 99):.0f} "
-                  f"| {pct(link, 50) / pct(base, 50):.2f} |")
+            print(f"| {label} | {bridge} | baseline: Python PING/PONG (client unpinned) | {pct(base, 50):.0f} "
+                  f"| {pct(base, 99):.0f} | 1.00 | |")
+            print(f"| {label} | {bridge} | BackendLink, 512-frame stereo hop | {pct(link, 50):.0f} | "
+                  f"{pct(link, 99):.0f} | {pct(link, 50) / pct(base, 50):.2f} | {pct(link, 50) / off:.2f} |")
     with tempfile.TemporaryDirectory() as d:
         runtime = Path(d)
         backend = start_backend(runtime, 0)

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <pthread.h>
+#include <sched.h>
 #include <thread>
 #include <vector>
 
@@ -25,8 +27,24 @@ int main(int argc, char** argv)
     cfg.nParams = 5;
     cfg.nOutputs = 1;
     cfg.epoch = 7;
+    cfg.bridgeCpu = bandmate::locateBackend().bridgeCpu;  // as a plugin would (BANDMATE_BRIDGE_CPU)
     std::memset(cfg.identity, 0x81, sizeof(cfg.identity));
     const int n = std::atoi(argv[4]);
+    // This thread plays the audio thread: a DAW runs it on a core of its own, so it goes on
+    // the lowest CPU that is not the bridge core (spinning next to the threads being measured
+    // would take their core on a small machine).
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0 && CPU_COUNT(&allowed) > 1) {
+        for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+            if (CPU_ISSET(cpu, &allowed) && cpu != cfg.bridgeCpu) {
+                cpu_set_t one;
+                CPU_ZERO(&one);
+                CPU_SET(cpu, &one);
+                pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
+                break;
+            }
+        }
+    }
     bandmate::BackendLink link(cfg);
     const float params[5] = {0.f, 0.f, 1.f, 1.f, 1.f};
     for (int i = 0; i < 200 && !link.connected(); ++i)
@@ -38,6 +56,8 @@ int main(int argc, char** argv)
             slot.channel(0)[k] = 0.001f * (k % 97);
         const auto t0 = std::chrono::steady_clock::now();
         link.commitRequest();
+        link.wakeIo();
+        // Spin like an audio thread polling its ring, on its own core (see above).
         while (link.peekReply().base == nullptr) {
             if (std::chrono::steady_clock::now() - t0 > std::chrono::seconds(2)) {
                 std::fprintf(stderr, "timeout\n");

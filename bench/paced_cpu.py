@@ -80,24 +80,29 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--plugins", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    ap.add_argument("--bridge", nargs="+", default=["auto"],
+                    help="bridge core settings to compare (BANDMATE_BRIDGE_CPU: auto, off, a CPU)")
     args = ap.parse_args(argv)
     names = ["Reference"] + [n for n in args.plugins if n != "Reference"]
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name in names:
-            runtime = Path(tmp) / name
-            runtime.mkdir()
-            setup_env(runtime)
-            rows[name] = measure(CONFIGS[name], args.seconds, runtime)
-    base = rows["Reference"]["per_instance"]
+        for bridge in args.bridge:
+            os.environ["BANDMATE_BRIDGE_CPU"] = bridge  # read by the plugins at activation and the backend
+            for name in names:
+                runtime = Path(tmp) / f"{name}-{bridge}"
+                runtime.mkdir()
+                setup_env(runtime)
+                rows[name, bridge] = measure(CONFIGS[name], args.seconds, runtime)
     print(f"machine: {machine_load()}; {args.seconds:.0f} s measured per row, 48 kHz, 256-frame blocks\n")
-    print("| configuration | backend CPU per instance (% of one core) | / baseline | process() p99 per instance "
-          "(fraction of the block) | late hops | overruns |")
-    print("|---|---|---|---|---|---|")
-    for name in names:
-        r = rows[name]
-        print(f"| {CONFIGS[name].label} | {r['per_instance']:.2f} | {r['per_instance'] / base:.2f} | "
-              f"{r['p99']:.4f} | {r['late']:.0f} / {r['hops']} | {r['overruns']} |")
+    print("| configuration | bridge core | backend CPU per instance (% of one core) | / baseline | "
+          "process() p99 per instance (fraction of the block) | late hops | overruns |")
+    print("|---|---|---|---|---|---|---|")
+    for bridge in args.bridge:
+        base = rows["Reference", bridge]["per_instance"]
+        for name in names:
+            r = rows[name, bridge]
+            print(f"| {CONFIGS[name].label} | {bridge} | {r['per_instance']:.2f} | {r['per_instance'] / base:.2f} | "
+                  f"{r['p99']:.4f} | {r['late']:.0f} / {r['hops']} | {r['overruns']} |")
     return 0
 
 

@@ -9,6 +9,7 @@
 #include <ctime>
 #include <memory>
 #include <mutex>
+#include <pthread.h>
 #include <vector>
 
 #include <zmq.hpp>
@@ -26,7 +27,8 @@ double secondsSince(Clock::time_point t) { return std::chrono::duration<double>(
 
 // One ZeroMQ context per process, shared by every instance's I/O thread (a context
 // per instance would add one libzmq I/O thread per plugin).
-std::shared_ptr<zmq::context_t> sharedContext()
+// Its libzmq I/O thread (started with the first socket) runs on the bridge core.
+std::shared_ptr<zmq::context_t> sharedContext(int bridgeCpu)
 {
     static std::mutex mutex;
     static std::weak_ptr<zmq::context_t> weak;
@@ -34,9 +36,22 @@ std::shared_ptr<zmq::context_t> sharedContext()
     auto ctx = weak.lock();
     if (!ctx) {
         ctx = std::make_shared<zmq::context_t>(1);
+        if (bridgeCpu >= 0)
+            ctx->set(zmq::ctxopt::thread_affinity_cpu_add, bridgeCpu);
         weak = ctx;
     }
     return ctx;
+}
+
+// Pins the calling thread to `cpu` (-1: leaves it); false if the kernel refused.
+bool pinThread(int cpu)
+{
+    if (cpu < 0)
+        return false;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    return pthread_setaffinity_np(pthread_self(), sizeof(one), &one) == 0;
 }
 
 timespec deadlineIn(double seconds)
@@ -82,11 +97,9 @@ SlotView BackendLink::beginRequest(uint64_t seq)
     return v;
 }
 
-void BackendLink::commitRequest()
-{
-    requests_.commitWrite();
-    sem_post(&requestSem_);
-}
+void BackendLink::commitRequest() { requests_.commitWrite(); }
+
+void BackendLink::wakeIo() { sem_post(&requestSem_); }
 
 SlotView BackendLink::peekReply()
 {
@@ -133,7 +146,13 @@ void BackendLink::ioMain()
 {
     IoState io;
     debug_ = std::getenv("BANDMATE_DEBUG") != nullptr;
-    io.context = sharedContext();
+    // Bridge core: pin this thread (the mask it had is restored around spawning, so a
+    // backend we start may use every CPU: it picks its own bridge core, the same one).
+    pthread_setname_np(pthread_self(), "bandmate-io");  // for ps/top and the bridge core tests
+    cpu_set_t ownMask;
+    const bool haveMask = pthread_getaffinity_np(pthread_self(), sizeof(ownMask), &ownMask) == 0;
+    const bool pinned = haveMask && pinThread(config_.bridgeCpu);
+    io.context = sharedContext(pinned ? config_.bridgeCpu : -1);
     const wire::Header baseHeader = wire::makeHeader(wire::kProcess, 0, config_.epoch, config_.engine.c_str());
     const size_t audioFloats = size_t(config_.replyChannels()) * config_.hop;  // a reply's audio
     const size_t requestAudioFloats = size_t(config_.requestChannels()) * config_.hop;
@@ -326,7 +345,11 @@ void BackendLink::ioMain()
             // socket by itself; hops queued meanwhile reach the new backend.
             if (!config_.spawnCommand.empty() && secondsSince(io.socketSince) > std::min(0.2, hb) &&
                 secondsSince(io.lastSpawn) > io.backoff) {
+                if (pinned)
+                    pthread_setaffinity_np(pthread_self(), sizeof(ownMask), &ownMask);
                 const bool spawned = spawnBackend(config_.spawnCommand, config_.endpoint, config_.runtimeDir);
+                if (pinned)
+                    pinThread(config_.bridgeCpu);
                 if (debug_) std::fprintf(stderr, "[link] spawn -> %d\n", int(spawned));
                 if (spawned) {
                     io.lastSpawn = Clock::now();

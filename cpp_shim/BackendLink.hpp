@@ -30,6 +30,7 @@ struct LinkConfig {
     std::string runtimeDir;    // holds spawn.lock
     std::string engine;
     std::string curveServerKey;  // Z85 public key of a CURVE backend; empty: plain
+    int bridgeCpu = -1;        // CPU the I/O thread runs on (chooseBridgeCpu); -1: any
     std::string strings;       // string state, "key\0value\0" pairs (CONFIGURE); empty: none
     uint8_t identity[16];      // stable per plugin instance: the backend's session key
     uint32_t epoch = 0;        // activation id (requests carry their own: see SlotView)
@@ -80,7 +81,8 @@ public:
     // ---- audio thread (wait-free)
     // A slot for hop `seq`'s request, or an invalid view (data == nullptr) if the ring is full.
     SlotView beginRequest(uint64_t seq);
-    void commitRequest();              // publishes the slot and wakes the I/O thread (sem_post)
+    void commitRequest();              // publishes the slot (the I/O thread sees it when woken)
+    void wakeIo();                     // wakes the I/O thread (sem_post): once per host block
     SlotView peekReply();              // base == nullptr when empty
     void popReply();
     // Deterministic mode only: block until a reply may be there or the deadline passes.
@@ -120,6 +122,7 @@ struct BackendLocation {
     std::string endpoint;
     std::string spawnCommand;
     std::string curveServerKey;  // BANDMATE_CURVE_SERVER_KEY or `curve_server_key = ` in backend.conf
+    int bridgeCpu = -1;          // BANDMATE_BRIDGE_CPU or `bridge_cpu = ` (default auto): chooseBridgeCpu
 };
 BackendLocation locateBackend();
 

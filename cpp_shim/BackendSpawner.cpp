@@ -70,7 +70,29 @@ BackendLocation locateBackend()
     loc.spawnCommand = envOr("BANDMATE_NO_SPAWN", "") == "1" ? std::string() : cmd;
     // A backend on another machine (TCP) is reached over CURVE with its public key.
     loc.curveServerKey = envOr("BANDMATE_CURVE_SERVER_KEY", configured("curve_server_key"));
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0) {
+        const std::string fromConfig = configured("bridge_cpu");
+        loc.bridgeCpu = chooseBridgeCpu(envOr("BANDMATE_BRIDGE_CPU", fromConfig.empty() ? "auto" : fromConfig), allowed);
+    }
     return loc;
+}
+
+int chooseBridgeCpu(const std::string& setting, const cpu_set_t& allowed)
+{
+    if (setting == "off" || setting == "none" || CPU_COUNT(&allowed) < 2)
+        return -1;
+    if (setting == "auto" || setting.empty()) {
+        for (int cpu = CPU_SETSIZE - 1; cpu >= 0; --cpu)
+            if (CPU_ISSET(cpu, &allowed))
+                return cpu;
+        return -1;
+    }
+    char* end = nullptr;
+    const long cpu = std::strtol(setting.c_str(), &end, 10);
+    const bool valid = end != setting.c_str() && *end == '\0' && cpu >= 0 && cpu < CPU_SETSIZE;
+    return valid && CPU_ISSET(static_cast<int>(cpu), &allowed) ? static_cast<int>(cpu) : -1;
 }
 
 bool spawnBackend(const std::string& command, const std::string& endpoint, const std::string& runtimeDir)

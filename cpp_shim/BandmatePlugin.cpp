@@ -208,6 +208,7 @@ void BandmatePlugin::activate()
     cfg.endpoint = where.endpoint;
     cfg.spawnCommand = where.spawnCommand;
     cfg.curveServerKey = where.curveServerKey;
+    cfg.bridgeCpu = where.bridgeCpu;
     cfg.strings = serializedStrings();
     cfg.runtimeDir = where.runtimeDir;
     cfg.engine = decl_.engine;
@@ -256,6 +257,7 @@ void BandmatePlugin::run(const float** inputs, float** outputs, uint32_t frames)
         if (t_ % hop_ == 0)
             sendInputHop(t_ / hop_ - 1);
     }
+    wakeIoIfPending();
     const float connected = (link_ && link_->connected()) ? 1.0f : 0.0f;
     values_[decl_.connectedParam].store(connected, std::memory_order_relaxed);
     values_[decl_.lateBlocksParam].store(static_cast<float>(lateBlocks_), std::memory_order_relaxed);
@@ -356,6 +358,7 @@ void BandmatePlugin::decideNextHop()
                 // waiting; until the link first connects the bound allows for backend start-up.
                 const uint32_t generation = link_->generation();
                 if (deterministic && wasSent && gaveUpGeneration_ != generation) {
+                    wakeIoIfPending();
                     if (link_->waitReply(generation == 0 ? startupBound_ : waitBound_))
                         continue;
                     gaveUpGeneration_ = generation;
@@ -424,7 +427,18 @@ void BandmatePlugin::sendInputHop(uint64_t seq)
     if (sideChannels_ > 0)  // zeros where the wrapper delivers no sidechain (VST3)
         std::memcpy(slot.channel(channels_), sideHop_.data(), sizeof(float) * sideChannels_ * hop_);
     link_->commitRequest();
+    ioWakePending_ = true;
     sent = 1;
+}
+
+// One wake-up per host block, not per hop: the I/O thread then sends every hop of the block
+// back to back and the backend answers them in one wake-up (fewer context switches per hop
+// when the host block holds several hops).
+void BandmatePlugin::wakeIoIfPending()
+{
+    if (ioWakePending_ && link_)
+        link_->wakeIo();
+    ioWakePending_ = false;
 }
 
 // clap_plugin.reset(): audio thread, no allocation. Back to the state right after

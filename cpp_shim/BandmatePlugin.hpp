@@ -69,6 +69,7 @@ private:
     }
     void decideNextHop();      // at t % H == H - F
     void sendInputHop(uint64_t seq);
+    void wakeIoIfPending();
     void render(const float** inputs, float** outputs, uint32_t pos, uint32_t n);
 
     const bandmate::PluginDecl& decl_;
@@ -108,6 +109,7 @@ private:
     uint32_t epoch_ = 0;  // requests' epoch: renewed by a reset, so older replies are dropped
     std::atomic<bool> resetRequested_{false};
     uint64_t lateBlocks_ = 0;
+    bool ioWakePending_ = false;  // hops committed in this run() that the I/O thread has not been told of
 
     // Generators (fixed size: nothing to allocate): the reply's MIDI block for the hop being
     // played / the next hop; which notes are sounding (to end them on a fallback). Generators and

@@ -12,6 +12,8 @@ def _backend(args: argparse.Namespace) -> int:
     cfg = BackendConfig(endpoint=args.endpoint or "", session_idle_s=args.idle)
     if args.workers is not None:
         cfg.workers = args.workers
+    if args.bridge_cpu is not None:
+        cfg.bridge_cpu = args.bridge_cpu
     return run_backend(cfg)
 
 
@@ -54,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--endpoint", help="ZeroMQ endpoint (default: ipc socket in the runtime dir)")
     b.add_argument("--workers", type=int, help="engine worker processes (0: run engines in the main process)")
     b.add_argument("--idle", type=float, default=60.0, help="seconds before an idle session is collected")
+    b.add_argument("--bridge-cpu", help="CPU shared with the plugins' I/O threads: auto (default), off, or a number")
     b.set_defaults(func=_backend)
 
     p = sub.add_parser("process", help="render a WAV file through a Bandmate plugin (VST3 or CLAP)")

@@ -26,6 +26,21 @@ def state_dir() -> Path:
     return path
 
 
+def backend_setting(key: str) -> str:
+    """``key = value`` from ``$XDG_CONFIG_HOME/bandmate/backend.conf`` (default
+    ``~/.config/...``), the file the plugins read too; "" when absent."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    try:
+        lines = (Path(base) / "bandmate" / "backend.conf").read_text().splitlines()
+    except OSError:
+        return ""
+    for line in lines:
+        name, eq, value = line.partition("=")
+        if eq and name.strip() == key:
+            return value.strip()
+    return ""
+
+
 def capture_dir() -> Path:
     """Where generated MIDI is captured: the XDG music dir / Bandmate."""
     music = os.environ.get("XDG_MUSIC_DIR") or str(Path.home() / "Music")

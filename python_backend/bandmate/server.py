@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 
 import zmq
 
+from bandmate.bridge_cpu import bridge_cpu_setting, choose_bridge_cpu
 from bandmate.paths import runtime_dir, state_dir
 from bandmate.sessions import SessionTable
 from bandmate.specs import all_specs
@@ -35,6 +36,7 @@ class BackendConfig:
     # Z85 server secret (default $BANDMATE_CURVE_SECRET_KEY): CURVE on TCP, allows non-loopback
     curve_secret_key: str | None = field(default_factory=lambda: os.environ.get("BANDMATE_CURVE_SECRET_KEY") or None)
     log_file: Path | None = None
+    bridge_cpu: str = field(default_factory=bridge_cpu_setting)  # "auto", "off" or a CPU (bandmate.bridge_cpu)
 
     def resolved_endpoint(self) -> str:
         return self.endpoint or os.environ.get("BANDMATE_ENDPOINT") or f"ipc://{runtime_dir()}/backend.sock"
@@ -105,7 +107,10 @@ class Backend:
             self._acquire_lock()
             sock_path = Path(self.endpoint[len("ipc://"):])
             sock_path.unlink(missing_ok=True)  # stale from a killed backend; we hold the lock
+        bridge = choose_bridge_cpu(cfg.bridge_cpu, os.sched_getaffinity(0))
         ctx = zmq.Context()
+        if bridge is not None:  # libzmq's I/O thread, started with the first socket
+            ctx.set(zmq.THREAD_AFFINITY_CPU_ADD, bridge)
         workers, pairs = [], []
         try:
             mpctx = mp.get_context("spawn")
@@ -118,6 +123,8 @@ class Backend:
                 proc.start()
                 workers.append(proc)
                 pairs.append(pair)
+            if bridge is not None:  # this (routing) thread; the workers keep every CPU
+                os.sched_setaffinity(0, {bridge})
             router = ctx.socket(zmq.ROUTER)
             router.linger = 0
             router.sndhwm = router.rcvhwm = 10000
@@ -130,7 +137,8 @@ class Backend:
             router.bind(self.endpoint)
             if self.endpoint.startswith("ipc://"):
                 os.chmod(self.endpoint[len("ipc://"):], 0o600)
-            log.info("backend %d listening on %s with %d worker(s)", os.getpid(), self.endpoint, cfg.workers)
+            log.info("backend %d listening on %s with %d worker(s), bridge core %s", os.getpid(), self.endpoint,
+                     cfg.workers, "off" if bridge is None else bridge)
             self._loop(router, pairs)
         finally:
             for pair in pairs:
