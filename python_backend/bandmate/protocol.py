@@ -8,7 +8,6 @@ audio path. ``decode`` validates everything and raises ``ProtocolError`` with a 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from enum import IntEnum
 from typing import NamedTuple
 
@@ -71,12 +70,12 @@ class Header(NamedTuple):  # a NamedTuple: built for every message, and cheap to
         )
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(NamedTuple):  # a NamedTuple: built once per hop, cheaper than a dataclass
     header: Header
     values: np.ndarray  # float32 (n_values,)
     audio: np.ndarray  # float32 (channels, frames)
     strings: dict[str, str] | None = None  # CONFIGURE only
+    payload: np.ndarray | None = None  # PROCESS only: values then audio, one float32 array
 
 
 def _unpack_header(frame: bytes | memoryview, errors: str) -> tuple[int, int, Header]:
@@ -127,7 +126,7 @@ def decode(frame: bytes | memoryview) -> Message:
     payload = np.frombuffer(frame, dtype="<f4", offset=HEADER_BYTES)
     values = payload[:n_values]
     audio = payload[n_values:].reshape(channels, frames)
-    return Message(header, values, audio)
+    return Message(header, values, audio, None, payload)
 
 
 def decode_strings(payload: bytes, header: Header | None = None) -> dict[str, str]:
