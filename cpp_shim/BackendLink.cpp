@@ -43,6 +43,13 @@ std::shared_ptr<zmq::context_t> sharedContext(int bridgeCpu)
     return ctx;
 }
 
+// Only the first few instances' I/O threads of a process go on the bridge core: with dozens of
+// instances their combined work would crowd the backend off that core (64 Reference instances:
+// 99 % late hops when all were pinned, none with the bridge core off), and at that load the
+// backend is kept busy anyway, which is what pinning buys for a few instances.
+constexpr int kMaxPinnedLinks = 8;
+std::atomic<int> pinnedLinks{0};
+
 // Pins the calling thread to `cpu` (-1: leaves it); false if the kernel refused.
 bool pinThread(int cpu)
 {
@@ -151,8 +158,14 @@ void BackendLink::ioMain()
     pthread_setname_np(pthread_self(), "bandmate-io");  // for ps/top and the bridge core tests
     cpu_set_t ownMask;
     const bool haveMask = pthread_getaffinity_np(pthread_self(), sizeof(ownMask), &ownMask) == 0;
-    const bool pinned = haveMask && pinThread(config_.bridgeCpu);
-    io.context = sharedContext(pinned ? config_.bridgeCpu : -1);
+    bool pinned = false;
+    if (haveMask && config_.bridgeCpu >= 0) {
+        if (pinnedLinks.fetch_add(1) < kMaxPinnedLinks && pinThread(config_.bridgeCpu))
+            pinned = true;
+        else
+            pinnedLinks.fetch_sub(1);
+    }
+    io.context = sharedContext(config_.bridgeCpu);
     const wire::Header baseHeader = wire::makeHeader(wire::kProcess, 0, config_.epoch, config_.engine.c_str());
     const size_t audioFloats = size_t(config_.replyChannels()) * config_.hop;  // a reply's audio
     const size_t requestAudioFloats = size_t(config_.requestChannels()) * config_.hop;
@@ -361,6 +374,8 @@ void BackendLink::ioMain()
             io.outstanding = 0;  // whatever was in flight is lost
     }
     io.socket.reset();
+    if (pinned)
+        pinnedLinks.fetch_sub(1);
 }
 
 }  // namespace bandmate

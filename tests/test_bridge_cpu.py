@@ -108,6 +108,37 @@ def test_auto_pins_io_thread_and_backend_to_one_core_but_not_workers(tmp_path, m
 
 
 @needs_two
+def test_only_the_first_eight_io_threads_are_pinned(tmp_path, monkeypatch):
+    """With dozens of instances their I/O threads would crowd the backend off the bridge core."""
+    import plugin_host as ph
+
+    plugin, new = _run_instance("auto", tmp_path, monkeypatch)
+    more = []
+    try:
+        before = set(_threads())
+        for _ in range(9):
+            more.append(ph.ClapPlugin(str(plugin_path("BandmateReference", "clap"))))
+            assert more[-1].activate(48000, max_block=256)
+        time.sleep(0.2)
+        io = [cpus for tid, (name, cpus) in _threads().items() if name == "bandmate-io" and tid not in before]
+        assert len(io) == 9
+        assert sorted(len(c) for c in io) == [1] * 7 + [len(ALLOWED)] * 2  # 1 + 7 pinned, 2 free
+        for p in more[:3]:
+            p.deactivate()  # frees their places: the next instances are pinned again
+        before = set(_threads())
+        for _ in range(2):
+            more.append(ph.ClapPlugin(str(plugin_path("BandmateReference", "clap"))))
+            assert more[-1].activate(48000, max_block=256)
+        time.sleep(0.2)
+        io = [cpus for tid, (name, cpus) in _threads().items() if name == "bandmate-io" and tid not in before]
+        assert io == [{max(ALLOWED)}] * 2
+    finally:
+        for p in [plugin, *more]:
+            p.deactivate()
+        kill_backend(tmp_path)
+
+
+@needs_two
 def test_off_pins_nothing(tmp_path, monkeypatch):
     plugin, new = _run_instance("off", tmp_path, monkeypatch)
     try:
