@@ -28,9 +28,10 @@ sys.path[:0] = [str(ROOT / "python_backend"), str(ROOT)]
 from bandmate.protocol import Header, MsgType  # noqa: E402
 
 
-def start_backend(runtime: Path, workers: int, bridge: str = "auto") -> subprocess.Popen:
+def start_backend(runtime: Path, workers: int, bridge: str = "auto", inline: int | None = None) -> subprocess.Popen:
     env = dict(os.environ, BANDMATE_RUNTIME_DIR=str(runtime), XDG_STATE_HOME=str(runtime), BANDMATE_BRIDGE_CPU=bridge)
-    proc = subprocess.Popen([sys.executable, "-m", "bandmate", "backend", "--workers", str(workers)], env=env)
+    extra = [] if inline is None else ["--inline-sessions", str(inline)]
+    proc = subprocess.Popen([sys.executable, "-m", "bandmate", "backend", "--workers", str(workers), *extra], env=env)
     sock = runtime / "backend.sock"
     for _ in range(300):
         if sock.exists():
@@ -104,12 +105,15 @@ def main() -> int:
     # Baselines, same run: a bare Python PING/PONG client, and the link with the bridge core off.
     print("\n| backend | bridge core | path | p50 µs | p99 µs | p50 / PING | p50 / bridge off |")
     print("|---|---|---|---|---|---|---|")
-    for workers in (0, 2):
+    # with workers, the first instances still run in the main process (InstanceRouter) unless
+    # --inline-sessions 0 sends every instance to a worker
+    setups = {"inline": (0, None), "2 workers (default)": (2, None), "2 workers, none inline": (2, 0)}
+    for label, (workers, inline) in setups.items():
         off = None
         for bridge in ("off", "auto"):
             with tempfile.TemporaryDirectory() as d:
                 runtime = Path(d)
-                backend = start_backend(runtime, workers, bridge)
+                backend = start_backend(runtime, workers, bridge, inline)
                 endpoint = f"ipc://{runtime}/backend.sock"
                 try:
                     base = ping_round_trip(endpoint, args.n)
@@ -118,7 +122,6 @@ def main() -> int:
                     backend.terminate()
                     backend.wait()
             off = pct(link, 50) if off is None else off
-            label = "inline" if workers == 0 else f"{workers} workers"
             print(f"| {label} | {bridge} | baseline: Python PING/PONG (client unpinned) | {pct(base, 50):.0f} "
                   f"| {pct(base, 99):.0f} | 1.00 | |")
             print(f"| {label} | {bridge} | BackendLink, 512-frame stereo hop | {pct(link, 50):.0f} | "

@@ -30,12 +30,16 @@ SPEC = load_spec("reference")
 DEFAULTS = np.array([p.default for p in SPEC.params], np.float32)
 
 
-@pytest.fixture(params=[0, 2], ids=["inline", "workers"])
+# inline: no workers; workers: every instance in a worker; mixed: the default with workers (the
+# first instances inline, later ones in workers: InstanceRouter)
+@pytest.fixture(params=[(0, 0), (2, 0), (2, 2)], ids=["inline", "workers", "mixed"])
 def backend(request, tmp_path):
     env = dict(os.environ, BANDMATE_RUNTIME_DIR=str(tmp_path), XDG_STATE_HOME=str(tmp_path))
     endpoint = f"ipc://{tmp_path}/b.sock"
+    workers, inline = request.param
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bandmate", "backend", "--endpoint", endpoint, "--workers", str(request.param)], env=env
+        [sys.executable, "-m", "bandmate", "backend", "--endpoint", endpoint, "--workers", str(workers),
+         "--inline-sessions", str(inline)], env=env
     )
     ctx = zmq.Context()
     yield proc, endpoint, ctx, tmp_path
@@ -203,3 +207,19 @@ def test_wire_table_clamps_exactly_like_the_spec():
             v = (lo + (hi - lo) * rng.uniform(-0.2, 1.2, lo.size)).astype(np.float32)
             v[rng.random(lo.size) < 0.3] = 0.5  # ties round to even, as round() does
             assert wire.params(v) == pytest.approx(spec.values_from_list(v.tolist()), abs=1e-9), spec.name
+
+
+def test_instance_router_runs_the_first_unlinked_instances_inline_then_spreads():
+    from bandmate.server import InstanceRouter
+
+    linked = {b"xspecmatch".ljust(16, b"\0")}
+    ref = b"reference".ljust(16, b"\0")
+    r = InstanceRouter(2, linked, inline_sessions=2, inline_max_busy=0.3)
+    assert [r.route(bytes([i]), ref) for i in range(2)] == [-1, -1]  # inline: one hop fewer
+    assert r.route(b"L", linked.copy().pop()) == 0  # linked engines share worker 0's LinkBoard
+    assert [r.route(bytes([i]), ref) for i in range(2, 5)] == [1, 0, 1]  # then the least loaded worker
+    assert r.route(bytes([0]), ref) == -1 and r.route(bytes([3]), ref) == 0  # sticky
+    busy = InstanceRouter(2, linked, inline_sessions=4, inline_max_busy=0.3)
+    busy.busy = 0.5  # a loaded routing thread takes no more engines
+    assert busy.route(b"a", ref) == 0
+    assert InstanceRouter(0, linked, 0, 0.3).route(b"a", linked.copy().pop()) == -1  # no workers: all here

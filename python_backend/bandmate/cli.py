@@ -14,6 +14,8 @@ def _backend(args: argparse.Namespace) -> int:
         cfg.workers = args.workers
     if args.bridge_cpu is not None:
         cfg.bridge_cpu = args.bridge_cpu
+    if args.inline_sessions is not None:
+        cfg.inline_sessions = args.inline_sessions
     return run_backend(cfg)
 
 
@@ -56,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--endpoint", help="ZeroMQ endpoint (default: ipc socket in the runtime dir)")
     b.add_argument("--workers", type=int, help="engine worker processes (0: run engines in the main process)")
     b.add_argument("--idle", type=float, default=60.0, help="seconds before an idle session is collected")
+    b.add_argument("--inline-sessions", type=int,
+                   help="with workers: how many instances the main process still serves itself (default 4)")
     b.add_argument("--bridge-cpu", help="CPU shared with the plugins' I/O threads: auto (default), off, or a number")
     b.set_defaults(func=_backend)
 
