@@ -50,10 +50,10 @@ CONFIGS = {
 }
 
 
-def measure(cfg: Config, seconds: float, runtime: Path) -> dict[str, float]:
+def measure(cfg: Config, seconds: float, runtime: Path, copies: int = 1) -> dict[str, float]:
     path = str(find_plugin("Bandmate" + cfg.plugin, "clap", prefer_build=True))
     plugins = []
-    for params in cfg.instances:
+    for params in cfg.instances * copies:
         p = ph.ClapPlugin(path)
         for key, value in params.items():
             p.set_param(key, value)
@@ -80,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--plugins", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    ap.add_argument("--copies", type=int, default=1,
+                    help="run this many copies of each configuration at once (the figure stays per instance)")
     ap.add_argument("--bridge", nargs="+", default=["auto"],
                     help="bridge core settings to compare (BANDMATE_BRIDGE_CPU: auto, off, a CPU)")
     args = ap.parse_args(argv)
@@ -92,8 +94,9 @@ def main(argv: list[str] | None = None) -> int:
                 runtime = Path(tmp) / f"{name}-{bridge}"
                 runtime.mkdir()
                 setup_env(runtime)
-                rows[name, bridge] = measure(CONFIGS[name], args.seconds, runtime)
-    print(f"machine: {machine_load()}; {args.seconds:.0f} s measured per row, 48 kHz, 256-frame blocks\n")
+                rows[name, bridge] = measure(CONFIGS[name], args.seconds, runtime, args.copies)
+    print(f"machine: {machine_load()}; {args.seconds:.0f} s measured per row, 48 kHz, 256-frame blocks, "
+          f"{args.copies} cop{'y' if args.copies == 1 else 'ies'} of each configuration\n")
     print("| configuration | bridge core | backend CPU per instance (% of one core) | / baseline | "
           "process() p99 per instance (fraction of the block) | late hops | overruns |")
     print("|---|---|---|---|---|---|---|")
