@@ -2,6 +2,7 @@
 
 #include "BackendLink.hpp"
 
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -79,8 +80,13 @@ BackendLocation locateBackend()
     return loc;
 }
 
-int chooseBridgeCpu(const std::string& setting, const cpu_set_t& allowed)
+int chooseBridgeCpu(const std::string& raw, const cpu_set_t& allowed)
 {
+    // Trimmed and lower-cased, as bandmate/bridge_cpu.py reads it ("Auto ", "OFF").
+    const auto first = raw.find_first_not_of(" \t\r\n");
+    std::string setting = first == std::string::npos ? "" : raw.substr(first, raw.find_last_not_of(" \t\r\n") - first + 1);
+    for (char& c : setting)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (setting == "off" || setting == "none" || CPU_COUNT(&allowed) < 2)
         return -1;
     if (setting == "auto" || setting.empty()) {

@@ -87,9 +87,10 @@ def _run_instance(setting: str, runtime: Path, monkeypatch) -> tuple[object, dic
 
 
 @needs_two
-def test_auto_pins_io_thread_and_backend_to_one_core_but_not_workers(tmp_path, monkeypatch):
+@pytest.mark.parametrize("setting", ["auto", " Auto "])  # the shell reads it as bridge_cpu.py does
+def test_auto_pins_io_thread_and_backend_to_one_core_but_not_workers(setting, tmp_path, monkeypatch):
     bridge = max(ALLOWED)
-    plugin, new = _run_instance("auto", tmp_path, monkeypatch)
+    plugin, new = _run_instance(setting, tmp_path, monkeypatch)
     try:
         io = [cpus for name, cpus in new.values() if name == "bandmate-io"]
         assert io == [{bridge}]
@@ -107,31 +108,31 @@ def test_auto_pins_io_thread_and_backend_to_one_core_but_not_workers(tmp_path, m
         kill_backend(tmp_path)
 
 
+def _activate_more(n: int, into: list) -> list[set[int]]:
+    """Activates n more BandmateReference CLAPs (appended to `into`); the CPU sets of the I/O
+    threads they started."""
+    import plugin_host as ph
+
+    before = set(_threads())
+    for _ in range(n):
+        into.append(ph.ClapPlugin(str(plugin_path("BandmateReference", "clap"))))
+        assert into[-1].activate(48000, max_block=256)
+    time.sleep(0.2)
+    return [cpus for tid, (name, cpus) in _threads().items() if name == "bandmate-io" and tid not in before]
+
+
 @needs_two
 def test_only_the_first_eight_io_threads_are_pinned(tmp_path, monkeypatch):
     """With dozens of instances their I/O threads would crowd the backend off the bridge core."""
-    import plugin_host as ph
-
     plugin, new = _run_instance("auto", tmp_path, monkeypatch)
     more = []
     try:
-        before = set(_threads())
-        for _ in range(9):
-            more.append(ph.ClapPlugin(str(plugin_path("BandmateReference", "clap"))))
-            assert more[-1].activate(48000, max_block=256)
-        time.sleep(0.2)
-        io = [cpus for tid, (name, cpus) in _threads().items() if name == "bandmate-io" and tid not in before]
+        io = _activate_more(9, more)
         assert len(io) == 9
         assert sorted(len(c) for c in io) == [1] * 7 + [len(ALLOWED)] * 2  # 1 + 7 pinned, 2 free
         for p in more[:3]:
             p.deactivate()  # frees their places: the next instances are pinned again
-        before = set(_threads())
-        for _ in range(2):
-            more.append(ph.ClapPlugin(str(plugin_path("BandmateReference", "clap"))))
-            assert more[-1].activate(48000, max_block=256)
-        time.sleep(0.2)
-        io = [cpus for tid, (name, cpus) in _threads().items() if name == "bandmate-io" and tid not in before]
-        assert io == [{max(ALLOWED)}] * 2
+        assert _activate_more(2, more) == [{max(ALLOWED)}] * 2
     finally:
         for p in [plugin, *more]:
             p.deactivate()
