@@ -32,12 +32,18 @@ def peaking(f0: float, gain_db: float, q: float, fs: int = 48000) -> tuple[np.nd
     return np.array([1 + al * a, -2 * np.cos(w0), 1 - al * a]) / den[0], den / den[0]
 
 
-def kill_backend(runtime: Path, sig: int = signal.SIGKILL) -> int | None:
-    """Kill the backend serving `runtime` (its pid is in backend.lock); returns the pid."""
-    lock = runtime / "backend.lock"
+def backend_pid(runtime: Path) -> int | None:
+    """The pid of the backend serving `runtime` (written into its backend.lock)."""
     try:
-        pid = int(lock.read_text().split()[0])
+        return int((runtime / "backend.lock").read_text().split()[0])
     except (OSError, ValueError, IndexError):
+        return None
+
+
+def kill_backend(runtime: Path, sig: int = signal.SIGKILL) -> int | None:
+    """Kill the backend serving `runtime`; returns the pid."""
+    pid = backend_pid(runtime)
+    if pid is None:
         return None
     try:
         os.kill(pid, sig)

@@ -14,7 +14,7 @@ import pytest
 from bandmate.bridge_cpu import choose_bridge_cpu
 from bandmate.paths import backend_setting
 
-from tests.conftest import kill_backend, plugin_path
+from tests.conftest import backend_pid, kill_backend, plugin_path
 
 ALLOWED = os.sched_getaffinity(0)
 needs_two = pytest.mark.skipif(len(ALLOWED) < 2, reason="pinning needs at least two CPUs to mean anything")
@@ -94,7 +94,7 @@ def test_auto_pins_io_thread_and_backend_to_one_core_but_not_workers(setting, tm
     try:
         io = [cpus for name, cpus in new.values() if name == "bandmate-io"]
         assert io == [{bridge}]
-        backend = int((tmp_path / "backend.lock").read_text().split()[0])
+        backend = backend_pid(tmp_path)
         threads = _threads(backend)
         assert threads[backend][1] == {bridge}  # the routing (main) thread
         assert [cpus for name, cpus in threads.values() if name.startswith("ZMQbg/IO")] == [{bridge}]
@@ -144,7 +144,7 @@ def test_off_pins_nothing(tmp_path, monkeypatch):
     plugin, new = _run_instance("off", tmp_path, monkeypatch)
     try:
         assert [cpus for name, cpus in new.values() if name == "bandmate-io"] == [ALLOWED]
-        backend = int((tmp_path / "backend.lock").read_text().split()[0])
+        backend = backend_pid(tmp_path)
         assert all(cpus == ALLOWED for _, cpus in _threads(backend).values())
     finally:
         plugin.deactivate()

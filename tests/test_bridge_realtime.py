@@ -12,11 +12,7 @@ import numpy as np
 import pytest
 
 import plugin_host as ph
-from tests.conftest import plugin_path
-
-
-def backend_pid(runtime) -> int:
-    return int((runtime / "backend.lock").read_text().split()[0])
+from tests.conftest import backend_pid, plugin_path
 
 
 def test_stalled_backend_falls_back_click_free_and_recovers(runtime_dir):
