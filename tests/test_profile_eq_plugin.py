@@ -74,7 +74,7 @@ def render(p, x: np.ndarray) -> np.ndarray:
     """Latency-aligned output (both hosts here return the plugin's delayed output)."""
     assert p.activate(RATE, max_block=512)
     lat = p.latency
-    assert lat == SPEC.plugin_latency(RATE, 512) == 768  # 16 ms: minimum phase, hop 128
+    assert lat == SPEC.plugin_latency(RATE, 512) == 960  # 20 ms: minimum phase, hop 192
     y = p.process(np.concatenate([x, np.zeros((2, lat), np.float32)], axis=1), block_size=512).audio
     return y[:, lat:]
 

@@ -244,6 +244,6 @@ def test_builtin_parameter_overrides_the_saved_name_and_low_cpu_mode(tmp_path):
     low = ProfileEQEngine(EngineConfig(RATE, 2, activation_params={"phase_mode": 2.0}))
     assert (low.hop, low.latency, low.core.latency) == (256, 0, 0)
     assert [spec.plugin_latency(RATE, b, {"phase_mode": 2.0}) for b in (256, 512)] == [768, 1024]
-    assert [spec.plugin_latency(RATE, b) for b in (256, 512)] == [512, 768]
+    assert [spec.plugin_latency(RATE, b) for b in (256, 512)] == [768, 960]
     y = low.process_buffer(tilted_noise(12.0, -6.0, 1))
     assert output_slope(y, (8, 12)) == pytest.approx(-3.0, abs=0.4)
