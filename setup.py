@@ -1,4 +1,5 @@
-"""Builds plugin_host._clap, the C++ CLAP test host (metadata lives in pyproject.toml)."""
+"""Builds plugin_host._clap, the C++ CLAP test host, and bandmate._dsp, the engines' native DSP
+(metadata lives in pyproject.toml)."""
 
 from glob import glob
 
@@ -12,6 +13,13 @@ ext_modules = [
         include_dirs=["/usr/share/dpf/distrho/src"],  # DPF's bundled CLAP 1.1.1 headers (package dpf-source)
         cxx_std=17,
         libraries=["dl", "pthread"],
+    ),
+    Pybind11Extension(
+        "bandmate._dsp",
+        sorted(glob("python_backend/native/*.cpp")),
+        include_dirs=["/usr/include/kissfft"],  # header-only kissfft<double> (package libkissfft-dev)
+        cxx_std=17,
+        extra_compile_args=["-O3"],
     ),
 ]
 

@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   build-essential cmake pkg-config git
   dpf-source libzmq3-dev cppzmq-dev          # plugin shell
+  libkissfft-dev                              # FFT of the engines' native DSP (bandmate._dsp, header-only kissfft<double>)
   fluidsynth fluid-soundfont-gm               # rendering MIDI to audio (demo input, benches, data)
   libfluidsynth3                              # BassNet's audition in the backend (bandmate.audition, ctypes)
   musescore-general-soundfont mma openttd-openmsx freedoom   # offline music data (generators)
@@ -23,7 +24,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-echo "==> pip install (backend, plugin_host)"
+echo "==> pip install (backend with its native DSP bandmate._dsp, plugin_host)"
 python3 -m pip install -q --disable-pip-version-check -e ".[test]"
 
 echo "==> build plugins"

@@ -45,6 +45,7 @@ from scipy.ndimage import gaussian_filter1d
 from scipy.signal.windows import kaiser
 
 from bandmate.engines.base import Engine, EngineConfig
+from bandmate.engines.native import PartitionedConvolver
 from bandmate.engines.spectrum import (
     PER_OCT,
     LongTermSpectrum,
@@ -56,7 +57,6 @@ from bandmate.engines.spectrum import (
 from bandmate.specs import rate_factor
 
 _LN10_20 = math.log(10.0) / 20.0
-_SQRT_HALF = math.sqrt(0.5)
 
 N_FIR_48K = 4096
 HOP_MIN_48K = 192
@@ -167,20 +167,13 @@ class CorrectionFilter:
         nf = half // 8
         fade[-nf:] = 0.5 + 0.5 * np.cos(np.pi * np.arange(1, nf + 1) / nf)
         self._min_tail = fade
-        self._ramp = np.arange(1, hop + 1, dtype=float) / hop
+        # the per-hop convolution, mid/side and crossfade (C++); its identity is the delayed input
+        self._conv = PartitionedConvolver(self.channels, hop, N, identity_delay=self.latency)
         self.reset()
 
     def reset(self) -> None:
-        C, P, hop = self.channels, self.P, self.hop
-        self._fdl = np.zeros((2 * P, C, hop + 1), np.complex128)
-        self._i = 0
-        self._prev_in = np.zeros((C, hop))
-        self._H = None  # (P, rows, hop+1) reversed partitions, or None (identity)
-        self._ms = False
-        self._H_old = None
-        self._ms_old = False
-        self._fade_pending = False
-        self._delay = np.zeros((C, self.latency + hop))
+        self._conv.reset()  # zero history, identity filter
+        self._delay = np.zeros((self.channels, self.latency + self.hop))
         self.phase_mode = 0
         #: the curve last applied on the FIR bins (rows, K) dB, for benches
         self.last_bins_db = np.zeros((1, self.K))
@@ -205,51 +198,23 @@ class CorrectionFilter:
         return h
 
     def set_fir(self, h: np.ndarray | None, ms: bool) -> None:
-        """Install a new FIR (rows, N) (None: identity at the latency); crossfaded next hop."""
-        if h is None:
-            H = None
-        else:
-            hop = self.hop
-            hp = h.reshape(h.shape[0], self.P, hop)[:, ::-1].transpose(1, 0, 2)
-            H = sfft.rfft(hp, n=2 * hop, axis=-1, workers=1)
-        if not self._fade_pending:
-            self._H_old, self._ms_old = self._H, self._ms
-        self._H, self._ms = H, bool(ms and self.channels == 2 and h is not None and h.shape[0] == 2)
-        self._fade_pending = True
+        """Install a new FIR (rows, N) (None: identity at the latency; ``ms`` with 2 rows on 2
+        channels: mid and side); crossfaded over the next hop. Called again before that hop, only
+        the fade's target is replaced."""
+        self._conv.set_filter(h, bool(ms), self.hop)
 
     def set_curve(self, curve_db: np.ndarray, makeup_db: np.ndarray, phase_mode: int = 0, ms: bool = False) -> None:
         self.phase_mode = int(phase_mode)
         self.set_fir(self.design(curve_db, makeup_db, int(phase_mode)), ms)
 
-    def _conv(self, H, ms: bool, X: np.ndarray, delayed: np.ndarray) -> np.ndarray:
-        if H is None:
-            return delayed
-        if ms:
-            X = np.stack([(X[:, 0] + X[:, 1]) * _SQRT_HALF, (X[:, 0] - X[:, 1]) * _SQRT_HALF], axis=1)
-        Y = np.einsum("prk,prk->rk", X, H) if H.shape[1] == X.shape[1] else np.einsum("pck,pk->ck", X, H[:, 0])
-        y = sfft.irfft(Y, n=2 * self.hop, axis=-1, workers=1)[:, self.hop :]
-        return to_mid_side(y) if ms else y
-
-    def process(self, x: np.ndarray) -> np.ndarray:
-        hop, P = self.hop, self.P
+    def process(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One hop (C, hop) -> (filtered, input delayed by the latency), both float64."""
+        hop = self.hop
         x = np.asarray(x, float)
-        self._i = i = (self._i + 1) % P
-        Xn = sfft.rfft(np.concatenate([self._prev_in, x], axis=1), axis=-1, workers=1)
-        self._prev_in = x
-        self._fdl[i] = Xn
-        self._fdl[i + P] = Xn
-        X = self._fdl[i + 1 : i + 1 + P]
-        # input delayed by the latency (identity filter)
         d = self._delay
         d[:, :-hop] = d[:, hop:]
         d[:, -hop:] = x
-        delayed = d[:, :hop].copy()
-        y = self._conv(self._H, self._ms, X, delayed)
-        if self._fade_pending:
-            self._fade_pending = False
-            old = self._conv(self._H_old, self._ms_old, X, delayed)
-            y = old + (y - old) * self._ramp
-        return y, delayed
+        return self._conv.process(x), d[:, :hop].copy()
 
 
 class MatchingCore:

@@ -41,9 +41,11 @@ the points it covers, so a narrow low-frequency notch keeps its depth; above, it
 *Application*: the gain curve (dB) becomes a **minimum-phase FIR** of ``n_fir`` taps through the
 real cepstrum (fold, exponentiate), applied by uniformly partitioned overlap-save convolution
 (partitions of one hop, a frequency-domain delay line of ``n_fir / hop`` input spectra): exact
-linear convolution, no added latency, per hop one small FFT pair. The filter is rebuilt only when
-the curve moved by more than ``SKIP_DB``; after a rebuild the first ``XFADE`` samples crossfade
-the previous filter's output into the new one's, so filter updates never step.
+linear convolution, no added latency. The per-hop work (input FFT, delay line, multiply-add, inverse
+FFT, mid/side, crossfade) is one native call (``bandmate._dsp.PartitionedConvolver``, C++). The
+filter is rebuilt only when the curve moved by more than ``SKIP_DB``; after a rebuild the first
+``XFADE`` samples crossfade the previous filter's output into the new one's, so filter updates never
+step.
 
 *Latency*: "normal" (hop 256, engine latency 256 at 48 kHz) spends its 256 samples on look-ahead:
 the analysis sees 256 samples beyond the audio being filtered, so attacks land on time.
@@ -73,10 +75,10 @@ import scipy.sparse as sps
 from scipy.ndimage import minimum_filter1d, uniform_filter1d
 
 from bandmate.engines.base import Engine, EngineConfig
+from bandmate.engines.native import PartitionedConvolver
 from bandmate.engines.spectrum import bins_to_grid, to_mid_side
 
 _LN10_20 = math.log(10.0) / 20.0
-_SQRT_HALF = math.sqrt(0.5)
 METER_IDS = ("gr_low", "gr_lowmid", "gr_highmid", "gr_high")
 METER_EDGES_HZ = (0.0, 250.0, 2000.0, 6000.0)
 
@@ -129,7 +131,7 @@ class ResonanceEngine(Engine):
         # filter: n_fir taps, partitions of one hop
         self.n_fir = N = N_FIR * rf
         self.K = K = N // 2 + 1
-        self.n_part = N // hop
+        self._conv = PartitionedConvolver(self.channels, hop, N)
         self.freqs = np.arange(K) * fs / N
         self._fold = np.zeros(K)
         self._fold[0] = 1.0
@@ -200,9 +202,6 @@ class ResonanceEngine(Engine):
 
         edges = [int(np.searchsorted(self.freqs, e)) for e in METER_EDGES_HZ]
         self._meter_edges = np.array(edges, np.intp)
-        self._xramp = (np.arange(1, self.xfade_hops * hop + 1, dtype=np.float64) / (self.xfade_hops * hop)).reshape(
-            self.xfade_hops, hop
-        )
         self._lin = np.arange(1, hop + 1, dtype=np.float64) / hop
         self._cache: dict[str, tuple] = {}
         self._meter_count = 0
@@ -216,20 +215,15 @@ class ResonanceEngine(Engine):
         self._lw = self.n_long  # write position in the decimated buffer
         self._buf = np.zeros((C, self._hist + 64 * hop))
         self._w = self._hist  # write position: samples [w - hist, w) are the history
-        P = self.n_part
-        self._fdl = np.zeros((2 * P, C, hop + 1), np.complex128)
-        self._fdl_i = 0
-        self._tmp = np.empty((P, C, hop + 1), np.complex128)
+        self._conv.reset()  # zero history, identity filter
         self._ps = np.zeros((C, G))
         self._psl = np.zeros((C, self._nl))  # smoothed low-path grid power (low region)
         self._g = np.zeros((C, G))  # applied gain curve on the grid, dB
         self._makeup_db = np.zeros((C, 1))
         self._energy = np.zeros((2, C, 1))  # smoothed (dry, wet) energy per channel, for the make-up gain
         self._emphasis = False
-        self._H_prev = None  # None == identity filter; else (P, rows, hop + 1), reversed partition order
-        self._H_cur = None
+        self._fir = None  # the FIR installed last, (rows, n_fir); None == identity
         self._gk = self._gk_makeup = None  # filter-grid curve (and make-up) the current filter was built from
-        self._ms_prev = False
         self._ms_cur = False
         self._phase = 0
         self._meters = dict.fromkeys(METER_IDS, 0.0)
@@ -363,20 +357,17 @@ class ResonanceEngine(Engine):
         return out
 
     def _minphase(self, g_db: np.ndarray, makeup_db: np.ndarray) -> np.ndarray:
-        """Gain curve (rows, K) dB -> partition spectra (P, rows, hop + 1), reversed order."""
-        N, hop = self.n_fir, self.hop
+        """Gain curve (rows, K) dB -> minimum-phase FIR (rows, n_fir)."""
+        N = self.n_fir
         c = sfft.irfft(g_db * _LN10_20, n=N, axis=-1, workers=1)[:, : self.K]
         c *= self._fold
         c[:, :1] += makeup_db * _LN10_20
-        h = sfft.irfft(np.exp(sfft.rfft(c, n=N, axis=-1, workers=1)), n=N, axis=-1, workers=1)
-        rows = h.shape[0]
-        hp = h.reshape(rows, self.n_part, hop)[:, ::-1].transpose(1, 0, 2)  # (P, rows, hop), reversed
-        return sfft.rfft(hp, n=2 * hop, axis=-1, workers=1)
+        return sfft.irfft(np.exp(sfft.rfft(c, n=N, axis=-1, workers=1)), n=N, axis=-1, workers=1)
 
     def _update(self, params: Mapping[str, float]) -> None:
         C = self.channels
         ms = C == 2 and params.get("mid_side", 0.0) >= 0.5
-        self._H_prev, self._ms_prev = self._H_cur, self._ms_cur
+        ms_prev, fir_prev = self._ms_cur, self._fir
         if ms != self._ms_cur:  # domain switch: start the new domain from the channel mean
             for st in (self._ps, self._psl, self._g, self._makeup_db):
                 st[:] = (st[0] + st[1]) * 0.5
@@ -445,17 +436,19 @@ class ResonanceEngine(Engine):
             self._makeup_db[1] = makeup[0]
 
         if -1e-4 < g.min() and g.max() < 1e-4 and np.abs(makeup).max() < 1e-4:
-            self._H_cur = self._gk = None
+            self._fir = self._gk = None
             self.last_gain_db = np.zeros((C, self.K))
         else:
             gk = self._to_grid_gain(g, amount <= 0.0)
             gk_old = self._gk
-            if (gk_old is None or gk_old.shape != gk.shape or ms != self._ms_prev
+            if (gk_old is None or gk_old.shape != gk.shape or ms != ms_prev
                     or np.abs(gk - gk_old).max() > SKIP_DB or np.abs(makeup - self._gk_makeup).max() > SKIP_DB):
-                self._H_cur = self._minphase(gk, makeup)
+                self._fir = self._minphase(gk, makeup)
                 self._gk, self._gk_makeup = gk, makeup.copy()
             # else: the applied filter is kept (no crossfade either)
             self.last_gain_db = self._gk if rows == C else np.broadcast_to(self._gk, (C, self.K))
+        if self._fir is not fir_prev:  # a new filter (or identity): crossfaded from the playing one
+            self._conv.set_filter(self._fir, ms, self.xfade_hops * self.hop)
 
         self._meter_count += 1
         if self._meter_count % 4 != 1:  # meters at ~1/4 of the analysis rate
@@ -466,26 +459,6 @@ class ResonanceEngine(Engine):
         mx = np.maximum.reduceat(gm, self._meter_edges)
         vals = np.where(-mn > mx, mn, mx)
         self._meters = {k: float(v) for k, v in zip(METER_IDS, vals, strict=True)}
-
-    # -------------------------------------------------------------- filtering
-    def _conv(self, H: np.ndarray | None, ms: bool, dry: np.ndarray) -> np.ndarray:
-        """One hop of the partitioned convolution with the partition spectra H (None: identity)."""
-        if H is None:
-            return dry
-        P, hop = self.n_part, self.hop
-        X = self._fdl[self._fdl_i + 1 : self._fdl_i + 1 + P]
-        if ms and H.shape[1] > 1:  # unlinked mid/side: filter the M/S spectra
-            Xm = np.empty_like(X)
-            np.add(X[:, 0], X[:, 1], out=Xm[:, 0])
-            np.subtract(X[:, 0], X[:, 1], out=Xm[:, 1])
-            Xm *= _SQRT_HALF
-            X = Xm
-        else:
-            ms = False  # a linked filter is the same on L/R and M/S
-        np.multiply(X, H, out=self._tmp)
-        Y = self._tmp.sum(axis=0)
-        y = sfft.irfft(Y, n=2 * hop, axis=-1, workers=1)[:, hop:]
-        return to_mid_side(y) if ms else y
 
     # ---------------------------------------------------------------- process
     def process(self, audio: np.ndarray, params: Mapping[str, float]) -> tuple[np.ndarray, dict[str, float]]:
@@ -500,20 +473,10 @@ class ResonanceEngine(Engine):
         self._w = w
         if self._phase == 0:
             self._update(params)
-        # input spectrum of the 2-hop window ending `lookahead` samples back, into the delay line
+        # filter the hop ending `lookahead` samples back (the convolver keeps its own history)
         e = w - self.lookahead
-        P = self.n_part
-        i = self._fdl_i = (self._fdl_i + 1) % P
-        Xn = sfft.rfft(b[:, e - 2 * hop : e], axis=-1, workers=1)
-        self._fdl[i + P] = Xn
-        self._fdl[i] = Xn
         dry = b[:, e - hop : e]
-        wet = self._conv(self._H_cur, self._ms_cur, dry)
-        if self._phase < self.xfade_hops and (self._H_prev is not self._H_cur or self._ms_prev != self._ms_cur):
-            old = self._conv(self._H_prev, self._ms_prev, dry)
-            wet = wet - old
-            wet *= self._xramp[self._phase]
-            wet += old
+        wet = self._conv.process(dry)
         self._phase = (self._phase + 1) % self.hops_per_update
         if self._emphasis:
             en = self._energy
@@ -531,7 +494,7 @@ class ResonanceEngine(Engine):
             if mix == 0.0:
                 out = dry.copy()
             elif mix == 1.0:
-                out = wet.copy() if wet is dry else wet
+                out = wet
             else:
                 out = wet - dry
                 out *= mix
