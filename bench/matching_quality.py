@@ -236,7 +236,7 @@ def main() -> None:
     if have_mg:
         print(f"# engine min vs matchering: {100 * (1 - col('min').mean() / np.nanmean(col('matchering'))):.0f}% "
               "lower residual (mean)")
-    print(f"# speed: process() {100 * col('min_rt').mean():.1f}% (min, hop 128) / "
+    print(f"# speed: process() {100 * col('min_rt').mean():.1f}% (min, hop 192) / "
           f"{100 * col('lin_rt').mean():.1f}% (lin, hop 512) of real time, stereo, this machine (shared, nice)")
     if not have_mg:
         print(f"# matchering: not importable from {args.matchering_path} (pip install --target there)")

@@ -13,12 +13,12 @@ is coloured by a random smooth EQ (bench/matching_quality.py: 5 peaking bands, 5
 * **other songs**: captured from the untouched versions of the *other* songs (median + inter-quartile
   spread, ``bandmate.profiles.capture_profile``'s arithmetic); the engine leaves +-spread/2 alone.
 
-Methods (defaults of specs/profile_eq.json: window 10 s, minimum phase, auto gain):
+Methods (defaults of specs/profile_eq.json: window 30 s, minimum phase, auto gain):
 
 * **Profile EQ engine** (``ProfileEQEngine``, causal, learning from the start), smoothing 1/3 oct
-  (default) and 1/6 oct;
-* **static baseline**: a one-shot matching EQ from the first 1 s of the track (same curve rules,
-  tolerance and auto gain, via ``match_curve`` / ``CorrectionFilter``), applied unchanged;
+  (default) and 1/6 oct, and the 10 s window;
+* **static baselines**: a one-shot matching EQ from the first 1 s (and 10 s) of the track (same curve
+  rules, tolerance and auto gain, via ``match_curve`` / ``CorrectionFilter``), applied unchanged;
 * **offline oracle**: the same one-shot EQ computed from the whole song (knows the future).
 
 Metrics, all in the same run, residuals in dB RMS over 31 third-octave bands 40 Hz .. 16 kHz (mean
@@ -26,14 +26,14 @@ removed), counting only what lies outside the profile's tolerance band:
 
 * **output 0-10 s / last 10 s**: the long-term spectrum (same analysis as profiles) of the
   rendered output over that stretch vs the profile. Includes the song's own variation: a 10 s
-  stretch of a song differs from the song (and from what the engine's 10 s exponential window has
+  stretch of a song differs from the song (and from what the engine's exponential window has
   learnt), which the oracle row shows;
 * **song + curve at 10 s / last 10 s**: the song's whole long-term spectrum plus the correction
   curve in force at t = 10 s (mean over the curves of the last 10 s) vs the profile: how far the
   track's tonal balance is from the profile with the correction learnt so far (what Learn = off
   would then freeze);
 * **loudness change**: K-weighted level output vs input (dB ~ LU), seconds 5 .. end;
-* **gain-curve slew**: largest change of the curve between consecutive updates (every 2048 samples,
+* **gain-curve slew**: largest change of the curve between consecutive updates (every 1920 samples,
   any band 40 Hz .. 16 kHz), in dB/s: max (includes the first curve switching on), max after the
   first second, RMS;
 * **latency**: the real CLAP plugin's reported latency per host max block, checked against the
@@ -69,13 +69,15 @@ from resonance_quality import music  # noqa: E402
 
 FS = 48000
 BAND_FC = np.geomspace(40.0, 16000.0, 31)
-UPDATE_S = 2048 / FS
-METHODS = {"engine": {}, "engine6": {"smoothing_oct": 1 / 6}, "w30": {"window_s": 30.0}, "low": {"phase_mode": 2.0},
-           "static": 1.0, "oracle": None}
-LABELS = {"engine": "Profile EQ (defaults: smoothing 1/3 oct, hop 128)", "engine6": "Profile EQ (smoothing 1/6 oct)",
-          "w30": "Profile EQ (window 30 s)",
+METHODS = {"engine": {}, "engine6": {"smoothing_oct": 1 / 6}, "w10": {"window_s": 10.0}, "low": {"phase_mode": 2.0},
+           "static": 1.0, "static10": 10.0, "oracle": None}
+LABELS = {"engine": "Profile EQ (defaults: smoothing 1/3 oct, window 30 s, hop 192)",
+          "engine6": "Profile EQ (smoothing 1/6 oct)",
+          "w10": "Profile EQ (window 10 s)",
           "low": "Profile EQ (Phase = Minimum, low CPU: hop 256)",
-          "static": "static EQ from first 1 s (baseline)", "oracle": "static EQ from the whole song (offline oracle)"}
+          "static": "static EQ from first 1 s (baseline)",
+          "static10": "static EQ from the first 10 s (all a causal method can know at 10 s)",
+          "oracle": "static EQ from the whole song (offline oracle)"}
 
 
 def excess(d: np.ndarray, tol: np.ndarray) -> float:
@@ -105,8 +107,8 @@ def run_engine(x: np.ndarray, prof: Profile, folder: str, params: dict | None = 
     t0 = time.process_time()  # CPU time: less sensitive to the other jobs on this shared machine
     for j, s in enumerate(range(0, total, hop)):
         out[:, s: s + hop], _ = eng.process(pad[:, s: s + hop], p)
-        if j % eng.core.update_hops == 0:
-            curves.append(eng.core.curve_db.mean(axis=0).copy())
+        if j % eng.core.update_hops == 0:  # (time of the update, its curve)
+            curves.append((s / FS, eng.core.curve_db.mean(axis=0).copy()))
     dt = time.process_time() - t0
     return out[:, :n].astype(np.float64), curves, dt * FS / n
 
@@ -137,15 +139,16 @@ def run_static(x: np.ndarray, prof: Profile, grid: np.ndarray, weights: np.ndarr
 def metrics(x, y, curves, track_db, prof: Profile, grid, weights, seconds) -> dict:
     tgt, tol = prof.on_grid(grid, weights)
     tb, pb, tolb = at_bands(grid, track_db), at_bands(grid, tgt), at_bands(grid, tol)
-    cb = [at_bands(grid, c) for c in curves]
-    times = np.arange(len(cb)) * UPDATE_S
+    cb = [at_bands(grid, c) for _, c in curves]
+    times = np.array([t for t, _ in curves])
     res = np.array([excess(tb + c - pb, tolb) for c in cb])  # one curve: a static EQ
     steady = float(res[times >= seconds - 10.0].mean()) if len(cb) > 1 else float(res[0])
     at10 = float(res[np.searchsorted(times, 10.0)]) if len(cb) > 1 else float(res[0])
     def out_res(a: float, b: float) -> float:
         return excess(at_bands(grid, spectrum_on_profile_grid(y[:, int(a * FS): int(b * FS)], FS)) - pb, tolb)
 
-    slew = np.array([np.max(np.abs(b - a)) for a, b in zip(cb[:-1], cb[1:], strict=True)] or [0.0]) / UPDATE_S
+    dt = np.diff(times) if len(cb) > 1 else np.ones(1)
+    slew = np.array([np.max(np.abs(b - a)) for a, b in zip(cb[:-1], cb[1:], strict=True)] or [0.0]) / dt
     late = slew[times[1:] >= 1.0] if len(cb) > 1 else slew
     return {"r10": at10, "steady": steady, "out10": out_res(0, 10), "out_last": out_res(seconds - 10, seconds),
             "dLU": k_level(y) - k_level(x),
@@ -279,7 +282,7 @@ def quality(args: argparse.Namespace) -> None:
             for meth, params in METHODS.items():
                 if not isinstance(params, dict):
                     ys, curve = run_static(x, prof, grid, grid_w, params)
-                    row[f"{key}_{meth}"] = metrics(x, ys, [curve], track, prof, grid, grid_w, args.seconds)
+                    row[f"{key}_{meth}"] = metrics(x, ys, [(0.0, curve)], track, prof, grid, grid_w, args.seconds)
                 else:
                     y, curves, rt = run_engine(x, prof, folder, params)
                     row[f"{key}_{meth}"] = metrics(x, y, curves, track, prof, grid, grid_w, args.seconds)
@@ -293,7 +296,7 @@ def quality(args: argparse.Namespace) -> None:
         return np.array([r[key][m] if m else r[key] for r in rows])
 
     print(f"# Profile EQ quality: {args.trials} songs x {args.seconds:.0f} s ({source}), 48 kHz stereo, random "
-          "smooth EQ per song; engine defaults (window 10 s, minimum phase, auto gain), smoothing as named")
+          "smooth EQ per song; engine defaults (window 30 s, minimum phase, auto gain), others as named")
     print("# residual: dB RMS over 31 1/3-oct bands 40 Hz-16 kHz, mean removed, outside the profile's tolerance "
           "band; means over songs (worst in brackets); slew max after the first second in brackets")
     print("| profile | method | input | output 0-10 s | output last 10 s | song + curve at 10 s | song + curve, "
@@ -313,7 +316,7 @@ def quality(args: argparse.Namespace) -> None:
                   f"{col(m, 'slew_rms').mean():.1f} |")
     for key in ("same", "other"):
         s = col(f"{key}_static", "out_last").mean()
-        for meth in ("engine", "engine6", "w30", "low"):
+        for meth in ("engine", "engine6", "w10", "low"):
             e = col(f"{key}_{meth}", "out_last").mean()
             print(f"# {key}, {LABELS[meth]}: output residual, last 10 s, {e:.2f} dB vs static {s:.2f} dB "
                   f"(ratio {e / s:.2f})")
@@ -334,7 +337,7 @@ def host(args: argparse.Namespace) -> None:
               "backend CPU per instance (% of one core) | late hops | latency at 256 / 512-frame host blocks |")
         print("|---|---|---|---|")
         spec = load_spec("ProfileEQ")
-        for mode, label in ((0, "Phase = Minimum (hop 128)"), (2, "Phase = Minimum, low CPU (hop 256)")):
+        for mode, label in ((0, "Phase = Minimum (hop 192)"), (2, "Phase = Minimum, low CPU (hop 256)")):
             cpu, late, hops = paced_cpu(args.paced, args.paced_seconds, mode)
             lats = [spec.plugin_latency(FS, b, {"phase_mode": mode}) / FS * 1000 for b in (256, 512)]
             print(f"| {label} | {100 * cpu:.1f} | {late} / {hops} | {lats[0]:.1f} / {lats[1]:.1f} ms |")

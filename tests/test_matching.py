@@ -246,3 +246,31 @@ def test_mid_side_mono_and_runtime_switches_run_clean():
         y = np.concatenate(out, axis=1)
         assert np.all(np.isfinite(y)) and np.max(np.abs(y)) < 2.0
         assert np.max(np.abs(np.diff(y, axis=1))) < 0.5  # no steps on any switch (pink noise steps are < ~0.1)
+
+
+def test_early_curve_is_smoothed_wider():
+    """In its first EARLY_S seconds of audio the curve is smoothed up to twice as wide (the
+    content of the first bars is not tone to correct), then at the Smoothing setting."""
+    rng = np.random.default_rng(5)
+    core = MatchingCore(FS, 1)
+    grid = core.grid
+    # target = a flat spectrum with a ripple of 2/3 octave period: what the curve should follow;
+    # 1/3 vs 2/3 octave smoothing (FWHM) passes 41 % vs 6 % of it
+    shape = np.sin(2 * np.pi * np.log2(grid / 1000.0) / (2 / 3))
+    core.set_target(4.0 * shape)
+    x = rng.standard_normal((1, FS * 13)) * 0.1  # white: a flat long-term spectrum
+    band = (grid > 200.0) & (grid < 5000.0)
+
+    def ripple_in_curve():  # the curve's ripple, as a fraction of the target's
+        return float(2 * np.mean(core.curve_db[0][band] * shape[band]) / 4.0)
+
+    hop = core.hop
+    amp = {}
+    for s in range(0, x.shape[1] - hop, hop):
+        core.process(x[:, s : s + hop], {"smoothing_oct": 1 / 3, "window_s": 30.0})
+        if core.lts.seconds_learned > 1.0 and "early" not in amp:
+            amp["early"] = ripple_in_curve()
+    amp["late"] = ripple_in_curve()
+    assert core.lts.seconds_learned > 10.0
+    assert 0.3 < amp["late"] < 0.6, amp  # ~0.41 at 1/3 octave
+    assert amp["early"] < 0.5 * amp["late"], amp

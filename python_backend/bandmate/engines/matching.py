@@ -10,7 +10,9 @@ Pipeline (all sample counts at 48 kHz, scaled by the rate factor for 88.2/96 kHz
    mean power is (M + S) / 2 exactly). ``learn`` = 0 freezes it.
 2. **Curve** (``match_curve``, every ``UPDATE_48K`` = 2048 samples): target - current (both
    loudness-normalised dB), Gaussian-smoothed over ``smoothing_oct`` (FWHM), tolerance band
-   removed, limited to -max_cut .. +max_boost, faded to 0 dB (half an octave) outside
+   removed (during the first ``EARLY_S`` = 10 s of accepted audio the smoothing starts twice as
+   wide and narrows to the setting: the first bars' content is not tone to correct), limited to
+   -max_cut .. +max_boost, faded to 0 dB (half an octave) outside
    low_hz .. high_hz, times ``amount``. Auto-gain: the K-weighted loudness change the curve
    would make on the current long-term spectrum is compensated in the filter.
 3. **Filter** (``CorrectionFilter``): the curve becomes an ``N_FIR_48K`` = 4096-tap FIR (rounded
@@ -62,6 +64,7 @@ N_FIR_48K = 4096
 HOP_MIN_48K = 192
 HOP_LIN_48K = 512
 UPDATE_48K = 2048  # curve/filter refresh interval (42.7 ms)
+EARLY_S = 10.0  # seconds of accepted audio over which the extra early smoothing fades out
 METER_IDS = ("dev_low", "dev_lowmid", "dev_highmid", "dev_high")
 METER_EDGES_HZ = (0.0, 250.0, 2000.0, 6000.0, 1e9)
 
@@ -290,7 +293,10 @@ class MatchingCore:
             if tgt.shape[0] == 2:
                 tgt = loudness_normalise(10 * np.log10(np.mean(10 ** (tgt / 10), axis=0, keepdims=True)), self.weights)
             cur_raw = self.lts.power().mean(axis=0, keepdims=True)
-        curve = match_curve(cur, tgt, self.grid, smoothing_oct=p["smoothing_oct"], amount=p["amount"],
+        # while little has been heard the fine detail of the difference is mostly content, not
+        # tone: smooth twice as wide at first, narrowing to the setting over EARLY_S of audio
+        early = max(0.0, 1.0 - self.lts.seconds_learned / EARLY_S)
+        curve = match_curve(cur, tgt, self.grid, smoothing_oct=p["smoothing_oct"] * (1.0 + early), amount=p["amount"],
                             max_cut_db=p["max_cut_db"], max_boost_db=p["max_boost_db"], low_hz=p["low_hz"],
                             high_hz=p["high_hz"], tolerance_db=p["tolerance_db"] + self.target_tol_db)
         if p["auto_gain"] >= 0.5:
