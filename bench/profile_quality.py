@@ -33,7 +33,7 @@ removed), counting only what lies outside the profile's tolerance band:
   track's tonal balance is from the profile with the correction learnt so far (what Learn = off
   would then freeze);
 * **loudness change**: K-weighted level output vs input (dB ~ LU), seconds 5 .. end;
-* **gain-curve slew**: largest change of the curve between consecutive updates (every 1920 samples,
+* **gain-curve slew**: largest change of the curve between consecutive updates (every 4032 samples,
   any band 40 Hz .. 16 kHz), in dB/s: max (includes the first curve switching on), max after the
   first second, RMS;
 * **latency**: the real CLAP plugin's reported latency per host max block, checked against the

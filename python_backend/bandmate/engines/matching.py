@@ -3,12 +3,13 @@
 Pipeline (all sample counts at 48 kHz, scaled by the rate factor for 88.2/96 kHz and up):
 
 1. **Analysis**: ``LongTermSpectrum`` (``engines/spectrum.py``): 8192-point Hann frames every
-   1024 samples, K-weighted gates (absolute -70 dBFS, relative -20 dB below the running level of
+   2048 samples, K-weighted gates (absolute -70 dBFS, relative -20 dB below the running level of
    the accepted frames: silence and quiet passages are ignored), exponential average over
    ``window_s`` seconds of accepted audio (bias-corrected: a plain mean until the window is
    full), on a 1/24-octave grid 20 Hz .. 20 kHz. Stereo input is analysed as mid/side (the L/R
    mean power is (M + S) / 2 exactly). ``learn`` = 0 freezes it.
-2. **Curve** (``match_curve``, every ``UPDATE_48K`` = 2048 samples): target - current (both
+2. **Curve** (``match_curve``, every ``UPDATE_48K`` = 4096 samples, 85 ms; at the 192-sample hop
+   every 21 hops = 4032): target - current (both
    loudness-normalised dB), Gaussian-smoothed over ``smoothing_oct`` (FWHM), tolerance band
    removed (during the first ``EARLY_S`` = 10 s of accepted audio the smoothing starts twice as
    wide and narrows to the setting: the first bars' content is not tone to correct), limited to
@@ -54,7 +55,6 @@ from bandmate.engines.spectrum import (
     grid_weights,
     log_grid,
     loudness_normalise,
-    to_mid_side,
 )
 from bandmate.specs import rate_factor
 
@@ -63,8 +63,9 @@ _LN10_20 = math.log(10.0) / 20.0
 N_FIR_48K = 4096
 HOP_MIN_48K = 192
 HOP_LIN_48K = 512
-UPDATE_48K = 2048  # curve/filter refresh interval (42.7 ms)
+UPDATE_48K = 4096  # curve/filter refresh interval (85.3 ms)
 EARLY_S = 10.0  # seconds of accepted audio over which the extra early smoothing fades out
+SKIP_DB = 0.05  # the filter is rebuilt only when the curve (or make-up) moved more than this
 METER_IDS = ("dev_low", "dev_lowmid", "dev_highmid", "dev_high")
 METER_EDGES_HZ = (0.0, 250.0, 2000.0, 6000.0, 1e9)
 
@@ -116,14 +117,13 @@ def match_curve(current_db: np.ndarray, target_db: np.ndarray, grid: np.ndarray,
 
 def band_deviation_db(current_db: np.ndarray, target_db: np.ndarray, grid: np.ndarray,
                       weights: np.ndarray) -> np.ndarray:
-    """Level of current vs target (dB, + = current louder) in the 4 meter bands (power sums)."""
-    pc = 10.0 ** (current_db / 10.0) * weights
-    pt = 10.0 ** (target_db / 10.0) * weights
-    out = np.zeros(len(METER_EDGES_HZ) - 1)
-    for i in range(len(out)):
-        m = (grid >= METER_EDGES_HZ[i]) & (grid < METER_EDGES_HZ[i + 1])
-        if m.any():
-            out[i] = 10.0 * math.log10(max(pc[..., m].sum(), 1e-30) / max(pt[..., m].sum(), 1e-30))
+    """Level of current vs target (dB, + = current louder) in the 4 meter bands (power sums;
+    0 for a band without grid points). ``grid`` ascending."""
+    edges = np.searchsorted(grid, METER_EDGES_HZ)
+    pc = np.add.reduceat(10.0 ** (current_db / 10.0) * weights, edges[:-1].clip(0, len(grid) - 1))
+    pt = np.add.reduceat(10.0 ** (target_db / 10.0) * weights, edges[:-1].clip(0, len(grid) - 1))
+    out = 10.0 * np.log10(np.maximum(pc, 1e-30) / np.maximum(pt, 1e-30))
+    out[edges[1:] <= edges[:-1]] = 0.0
     return out
 
 
@@ -158,10 +158,13 @@ class CorrectionFilter:
         if N % hop:
             raise ValueError(f"hop {hop} must divide the FIR length {N}")
         self.P = N // hop
-        self.K = N // 2 + 1
         self.linear_latency = bool(linear_latency)
         self.latency = N // 2 if linear_latency else 0
-        self.freqs = np.arange(self.K) * sample_rate / N
+        # minimum phase is designed on a power-of-two length (fast FFTs; 4224 = 2^7 3 11 is not)
+        # and zero-padded to the N taps the partitions need
+        self.n_design = N if linear_latency else 1 << (N.bit_length() - 1)
+        self.K = self.n_design // 2 + 1
+        self.freqs = np.arange(self.K) * sample_rate / self.n_design
         self._lf = np.log2(np.maximum(self.freqs, 1e-3))
         self._lg = np.log2(grid)
         self._kaiser = kaiser(N, 6.0, sym=False)
@@ -193,7 +196,9 @@ class CorrectionFilter:
         N = self.n_fir
         if phase_mode == 1 and self.linear_latency:
             return linear_phase_fir(g, N, self._kaiser)
-        h = minimum_phase_fir(g, N)
+        h = minimum_phase_fir(g, self.n_design)
+        if self.n_design < N:
+            h = np.pad(h, ((0, 0), (0, N - self.n_design)))
         if self.linear_latency:  # minimum phase, delayed to the activation's latency
             out = np.zeros_like(h)
             out[:, N // 2 :] = h[:, : N // 2] * self._min_tail
@@ -214,6 +219,8 @@ class CorrectionFilter:
         """One hop (C, hop) -> (filtered, input delayed by the latency), both float64."""
         hop = self.hop
         x = np.asarray(x, float)
+        if not self.latency:  # minimum-phase activation: the dry path is the input itself
+            return self._conv.process(x), x
         d = self._delay
         d[:, :-hop] = d[:, hop:]
         d[:, -hop:] = x
@@ -236,7 +243,8 @@ class MatchingCore:
         self.filter = CorrectionFilter(sample_rate, channels, self.hop, self.grid, linear_latency=lin)
         self.latency = self.filter.latency
         self.update_hops = max(1, UPDATE_48K * rf // self.hop)
-        self.lts = LongTermSpectrum(sample_rate, rows=channels, window_s=DEFAULTS["window_s"])
+        self.lts = LongTermSpectrum(sample_rate, rows=channels, window_s=DEFAULTS["window_s"],
+                                    mid_side=channels == 2)  # stereo is analysed as mid/side
         self._lin = np.arange(1, self.hop + 1, dtype=float) / self.hop
         self.target_db: np.ndarray | None = None  # (rows, G) normalised
         self.target_tol_db: np.ndarray | float = 0.0  # per-point tolerance added to tolerance_db
@@ -270,7 +278,7 @@ class MatchingCore:
 
     # ---------------------------------------------------------------- process
     def _params(self, params: Mapping[str, float]) -> dict[str, float]:
-        return DEFAULTS | {k: float(v) for k, v in params.items() if k in DEFAULTS}
+        return DEFAULTS | dict(params)  # unknown keys ride along unread
 
     def _update(self, p: dict[str, float]) -> None:
         ms = self.channels == 2 and p["mid_side"] >= 0.5
@@ -311,7 +319,8 @@ class MatchingCore:
         self._meters = {k: float(v) for k, v in zip(METER_IDS, dev, strict=True)}
         key = (ms, phase)
         if (key == self._last_key and curve.shape == self.curve_db.shape
-                and np.max(np.abs(curve - self.curve_db)) < 0.01 and np.max(np.abs(makeup - self.makeup_db)) < 0.01):
+                and np.max(np.abs(curve - self.curve_db)) < SKIP_DB
+                and np.max(np.abs(makeup - self.makeup_db)) < SKIP_DB):
             return
         self._last_key = key
         self.curve_db, self.makeup_db = curve, makeup
@@ -327,7 +336,7 @@ class MatchingCore:
         if p["window_s"] != self.lts.window_s:
             self.lts.set_window(p["window_s"])
         if not self.lts.frozen:
-            self.lts.push(to_mid_side(x) if self.channels == 2 else x)
+            self.lts.push(x)
         if self._count % self.update_hops == 0:
             self._update(p)
         self._count += 1
@@ -345,7 +354,7 @@ class MatchingCore:
             out = out * (last[1] + (gain - last[1]) * self._lin)
         elif gain != 1.0:
             out = out * gain
-        return out.astype(np.float32), dict(self._meters)
+        return out.astype(np.float32), self._meters  # replaced, never mutated: no copy
 
 
 class MatchingEngine(Engine):

@@ -18,7 +18,7 @@ import numpy as np
 
 from bandmate.engines.base import EngineConfig
 from bandmate.engines.matching import MatchingEngine
-from bandmate.engines.spectrum import LongTermSpectrum, to_mid_side
+from bandmate.engines.spectrum import LongTermSpectrum
 
 _CHANNEL = "spectrum"
 _PUBLISH_EVERY_S = 0.1
@@ -32,7 +32,8 @@ class XSpecMatchEngine(MatchingEngine):
         super().__init__(config)
         self._since_publish = 0
         self._serial = -1
-        self._side = LongTermSpectrum(self.sample_rate, rows=self.channels, window_s=self.lts.window_s)
+        self._side = LongTermSpectrum(self.sample_rate, rows=self.channels, window_s=self.lts.window_s,
+                                      mid_side=self.channels == 2)
         self._side_is_target = False
 
     def process(self, audio: np.ndarray, params: Mapping[str, float],
@@ -77,7 +78,7 @@ class XSpecMatchEngine(MatchingEngine):
             side.set_window(params["window_s"])
         if not side.frozen and np.any(sidechain):
             x = np.asarray(sidechain, float)
-            side.push(to_mid_side(x) if self.channels == 2 else x)
+            side.push(x)
         if not side.ready:
             return False
         self._since_publish += sidechain.shape[1]
