@@ -19,7 +19,9 @@ ext_modules = [
         sorted(glob("python_backend/native/*.cpp")),
         include_dirs=["/usr/include/kissfft"],  # header-only kissfft<double> (package libkissfft-dev)
         cxx_std=17,
-        extra_compile_args=["-O3"],
+        # limited-range complex multiply: no NaN/inf recovery branch in kissfft's butterflies
+        # (~10 % faster FFTs, the same results for finite values)
+        extra_compile_args=["-O3", "-fcx-limited-range"],
     ),
 ]
 

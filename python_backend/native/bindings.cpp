@@ -1,6 +1,9 @@
 // pybind11 bindings: bandmate._dsp. Argument checks (shapes, dtypes, finiteness) live here;
-// the DSP in partitioned_convolver.cpp. std::invalid_argument surfaces as ValueError.
+// the DSP in partitioned_convolver.cpp (ResonanceAnalyzer: resonance_bindings.cpp).
+// std::invalid_argument surfaces as ValueError.
+#include "binding_util.hpp"
 #include "partitioned_convolver.hpp"
+#include "resonance_bindings.hpp"
 
 #include <cmath>
 #include <stdexcept>
@@ -15,22 +18,8 @@ using bm::PartitionedConvolver;
 namespace {
 
 using Doubles = py::array_t<double, py::array::forcecast>;  // any strides; other real dtypes converted
-
-std::string shape_str(const py::array& a) {
-    std::string s = "(";
-    for (py::ssize_t i = 0; i < a.ndim(); ++i) s += (i ? ", " : "") + std::to_string(a.shape(i));
-    return s + (a.ndim() == 1 ? ",)" : ")");
-}
-
-py::array as_real_array(const py::object& obj, const char* what) {
-    py::array a = py::array::ensure(obj);
-    if (!a) throw std::invalid_argument(std::string(what) + " must be an array");
-    const char kind = a.dtype().kind();
-    if (kind != 'f' && kind != 'i' && kind != 'u')
-        throw std::invalid_argument(std::string(what) + " must be a real array, got dtype " +
-                                    py::str(a.dtype()).cast<std::string>());
-    return a;
-}
+using bm::py_util::as_real_array;
+using bm::py_util::shape_str;
 
 void set_filter(PartitionedConvolver& self, const py::object& h_obj, bool ms, long fade) {
     if (h_obj.is_none()) {
@@ -90,4 +79,5 @@ called during a fade, the new fade starts from that fade's target.)doc")
         .def_property_readonly("n_fir", &PartitionedConvolver::n_fir)
         .def_property_readonly("partitions", &PartitionedConvolver::partitions)
         .def_property_readonly("identity_delay", &PartitionedConvolver::identity_delay);
+    bm::bind_resonance(m);
 }

@@ -47,6 +47,15 @@ filter is rebuilt only when the curve moved by more than ``SKIP_DB``; after a re
 ``XFADE`` samples crossfade the previous filter's output into the new one's, so filter updates never
 step.
 
+*Where it runs*: each analysis update, from the windowed input to the new filter installed in the
+convolver (everything above: spectra, low-path decimation, smoothing, prominence, gating, gain
+table, dilation, attack/release, make-up, filter-grid mapping, the ``SKIP_DB`` test and the
+minimum-phase FIR), is one native call too (``bandmate._dsp.ResonanceAnalyzer``, C++: a port of
+the numpy implementation, equal to it to rounding). It owns the analysis state; this module builds
+the constant tables once and the parameter-derived ones (threshold, band weights, attack/release
+coefficients, gain table, widths), cached and handed over only when their parameters change, and
+does the per-hop mix/gain/delta in numpy.
+
 *Latency*: "normal" (hop 256, engine latency 256 at 48 kHz) spends its 256 samples on look-ahead:
 the analysis sees 256 samples beyond the audio being filtered, so attacks land on time.
 "Low latency" (hop 64, engine latency 0) filters every 64-sample hop.
@@ -60,7 +69,7 @@ dry input delayed by exactly ``self.latency``. ``mid_side`` switches crossfade t
 output into the new one. Meters ``gr_*``: the largest-magnitude gain (dB) of the applied curve
 (channel mean) in < 250 Hz, 250 Hz - 2 kHz, 2 - 6 kHz, > 6 kHz, refreshed every 4 updates.
 Benches read ``last_gain_db`` (the applied curve on the filter grid, (channels, 1025 * rate
-factor) dB) and ``update`` (samples between curves).
+factor) dB, copied from the analyzer on each read) and ``update`` (samples between curves).
 """
 
 from __future__ import annotations
@@ -69,16 +78,13 @@ import math
 from collections.abc import Mapping
 
 import numpy as np
-import scipy.fft as sfft
 import scipy.signal as ssig
 import scipy.sparse as sps
-from scipy.ndimage import minimum_filter1d, uniform_filter1d
 
 from bandmate.engines.base import Engine, EngineConfig
-from bandmate.engines.native import PartitionedConvolver
-from bandmate.engines.spectrum import bins_to_grid, to_mid_side
+from bandmate.engines.native import PartitionedConvolver, ResonanceAnalyzer
+from bandmate.engines.spectrum import bins_to_grid
 
-_LN10_20 = math.log(10.0) / 20.0
 METER_IDS = ("gr_low", "gr_lowmid", "gr_highmid", "gr_high")
 METER_EDGES_HZ = (0.0, 250.0, 2000.0, 6000.0)
 
@@ -205,39 +211,47 @@ class ResonanceEngine(Engine):
         self._lin = np.arange(1, hop + 1, dtype=np.float64) / hop
         self._cache: dict[str, tuple] = {}
         self._meter_count = 0
+
+        # the analysis update (_update's work) runs natively on these tables; it owns the analysis
+        # state and installs each new filter in self._conv
+        self._an = ResonanceAnalyzer(
+            channels=self.channels, update=self.update, decimate=self._dec, fade=self.xfade_hops * hop,
+            win_short=self._win_s, win_long=self._win_l, lowpass=self._lp,
+            map_short=self._map_s, map_long=self._map_l, bins_map=self._ip_map,
+            pool_bins=self._pool_bins, pool_idx=self._pool_idx, k_cross=k_cross,
+            a_det=self._a_det, a_det_long=self._a_det_l, low_pen=self._low_pen, fold=self._fold,
+            a_makeup=self._a_makeup, floor=self._floor, envelope_half=self._h_env, envelope_clip=ENVELOPE_CLIP,
+            long_sd=LONG_SD, flat_db=FLAT_DB, long_gate_db=LONG_GATE_DB, skip_db=SKIP_DB,
+            meter_edges=self._meter_edges,
+        )
         self.reset()
 
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
-        C, K, G, hop = self.channels, self.K, self.G, self.hop
+        C, hop = self.channels, self.hop
         self._hist = max(self.n_short, self.update + len(self._lp), self.lookahead + 2 * hop)
-        self._lbuf = np.zeros((C, self.n_long + 64 * (self.update // self._dec)))
-        self._lw = self.n_long  # write position in the decimated buffer
         self._buf = np.zeros((C, self._hist + 64 * hop))
         self._w = self._hist  # write position: samples [w - hist, w) are the history
         self._conv.reset()  # zero history, identity filter
-        self._ps = np.zeros((C, G))
-        self._psl = np.zeros((C, self._nl))  # smoothed low-path grid power (low region)
-        self._g = np.zeros((C, G))  # applied gain curve on the grid, dB
-        self._makeup_db = np.zeros((C, 1))
+        self._an.reset()  # zero analysis state (smoothed powers, curve, make-up, low-path input)
         self._energy = np.zeros((2, C, 1))  # smoothed (dry, wet) energy per channel, for the make-up gain
         self._emphasis = False
-        self._fir = None  # the FIR installed last, (rows, n_fir); None == identity
-        self._gk = self._gk_makeup = None  # filter-grid curve (and make-up) the current filter was built from
-        self._ms_cur = False
         self._phase = 0
         self._meters = dict.fromkeys(METER_IDS, 0.0)
         self._last = None  # previous (mix, gain, delta)
-        #: last applied gain curve on the filter grid (dB), for benches/plots
-        self.last_gain_db = np.zeros((C, K))
+
+    @property
+    def last_gain_db(self) -> np.ndarray:
+        """The applied gain curve on the filter grid, (channels, K) dB (a copy), for benches/plots."""
+        return self._an.last_gain_db()
 
     # --------------------------------------------------------- derived params
-    def _derived(self, key: str, values: tuple, build):
-        hit = self._cache.get(key)
-        if hit is None or hit[0] != values:
-            hit = (values, build(*values))
-            self._cache[key] = hit
-        return hit[1]
+    def _derived(self, key: str, values: tuple, build, install) -> None:
+        """Rebuilds a parameter-derived table when its parameters changed and hands it to the
+        analyzer: install(*build(*values)). build returns the setter's arguments."""
+        if self._cache.get(key) != values:
+            self._cache[key] = values
+            install(*build(*values))
 
     def _build_sharp(self, sharpness: float):
         # detection smoothing and cut dilation half-widths in grid points: a Q peak is
@@ -250,7 +264,7 @@ class ResonanceEngine(Engine):
 
     def _build_thr(self, selectivity: float, tilt: float):
         thr = 0.5 + 7.0 * selectivity
-        return thr - tilt * self._lg
+        return (thr - tilt * self._lg,)
 
     def _build_band(self, low: float, high: float):
         f = self.grid
@@ -258,7 +272,7 @@ class ResonanceEngine(Engine):
         wh = np.clip(1.0 - 2.0 * np.log2(f / high), 0.0, 1.0)
         wt = np.clip(6.0 * np.log2(f[-1] / f), 0.0, 1.0)  # the curve reaches 0 dB at the grid's top
         w = wl * wh * wt
-        return w * w * (3.0 - 2.0 * w) * self._resolve
+        return (w * w * (3.0 - 2.0 * w) * self._resolve,)
 
     def _build_table(self, slope: float, depth: float, offset: float, sign: float):
         """Prominence above threshold (dB) -> gain (dB): quadratic soft knee of width KNEE_DB, slope,
@@ -281,184 +295,33 @@ class ResonanceEngine(Engine):
         return a, r
 
     # --------------------------------------------------------------- analysis
-    def _power(self, x: np.ndarray, win: np.ndarray, ms: bool, link: float, grid_map) -> np.ndarray:
-        """Windowed power spectrum of x (C, n), stereo-linked, on the grid: (rows, points)."""
-        X = sfft.rfft(x * win, axis=-1, workers=1)
-        if ms and link < 0.999:
-            X = to_mid_side(X)
-        P = np.square(X.real)
-        P += np.square(X.imag)
-        if P.shape[0] == 2 and link > 0.0:
-            if link >= 0.999:
-                P = P[:1] + P[1:]
-                P *= 0.5
-            else:
-                m = P[0] + P[1]
-                m *= 0.5 * link
-                P *= 1.0 - link
-                P += m
-        return (grid_map @ P.T).T
-
-    def _low_input(self) -> np.ndarray:
-        """Low-pass and decimate the samples since the last update; the low path's window."""
-        w, u, d, nt = self._w, self.update, self._dec, len(self._lp)
-        b = self._buf
-        seg = b[:, w - u - nt + d : w]  # output m uses the nt samples ending at w - u + (m + 1) d
-        frames = np.lib.stride_tricks.as_strided(
-            seg, shape=(b.shape[0], u // d, nt), strides=(b.strides[0], d * b.strides[1], b.strides[1]), writeable=False
-        )
-        y = frames @ self._lp
-        lb, lw = self._lbuf, self._lw
-        if lw + y.shape[1] > lb.shape[1]:
-            lb[:, : self.n_long] = lb[:, lw - self.n_long : lw]
-            lw = self.n_long
-        lb[:, lw : lw + y.shape[1]] = y
-        lw += y.shape[1]
-        self._lw = lw
-        return lb[:, lw - self.n_long : lw]
-
-    def _prominence(self, ps: np.ndarray, psl: np.ndarray, sd: int) -> np.ndarray:
-        """10 log10(power / robust envelope) in dB of the main path (rows, G) and, in rows
-        [rows, 2 rows), of the low path (points >= nl padded), plus the low path's flatness (dB)."""
-        rows, nl = ps.shape[0], self._nl
-        lev = np.empty((2 * rows, self.G))
-        lev[:rows] = ps
-        lev[rows:, :nl] = psl
-        lev[rows:, nl:] = psl[:, -1:]
-        lev += self._floor
-        h = 2 * self._h_env + 1
-        # flatness of the low path over +-1/3 octave: geometric / arithmetic mean
-        low = lev[rows:, :nl]
-        am = uniform_filter1d(low, h, axis=-1, mode="nearest")
-        gm = uniform_filter1d(np.log10(low), h, axis=-1, mode="nearest")
-        gm -= np.log10(am, out=am)
-        gm *= 10.0
-        if sd > 0:
-            lev[:rows] = uniform_filter1d(lev[:rows], 2 * sd + 1, axis=-1, mode="nearest")
-        if LONG_SD > 0:
-            lev[rows:] = uniform_filter1d(lev[rows:], 2 * LONG_SD + 1, axis=-1, mode="nearest")
-        env = uniform_filter1d(lev, h, axis=-1, mode="nearest")
-        env *= ENVELOPE_CLIP
-        np.minimum(env, lev, out=env)
-        env = uniform_filter1d(env, h, axis=-1, mode="nearest")
-        np.divide(lev, env, out=lev)
-        np.log10(lev, out=lev)
-        lev *= 10.0
-        return lev, gm
-
-    def _to_grid_gain(self, g: np.ndarray, cut: bool) -> np.ndarray:
-        """Grid curve (rows, G) dB -> filter-bin curve (rows, K) dB; pooled bins take the deepest
-        cut (``cut``) or the highest boost of the points they cover."""
-        out = np.zeros((g.shape[0], self.K))
-        if len(self._pool_bins):
-            red = np.minimum if cut else np.maximum
-            out[:, self._pool_bins] = red.reduceat(g, self._pool_idx, axis=-1)[:, :-1]
-        out[:, self._k_cross :] = (self._ip_map @ g.T).T
-        return out
-
-    def _minphase(self, g_db: np.ndarray, makeup_db: np.ndarray) -> np.ndarray:
-        """Gain curve (rows, K) dB -> minimum-phase FIR (rows, n_fir)."""
-        N = self.n_fir
-        c = sfft.irfft(g_db * _LN10_20, n=N, axis=-1, workers=1)[:, : self.K]
-        c *= self._fold
-        c[:, :1] += makeup_db * _LN10_20
-        return sfft.irfft(np.exp(sfft.rfft(c, n=N, axis=-1, workers=1)), n=N, axis=-1, workers=1)
-
     def _update(self, params: Mapping[str, float]) -> None:
-        C = self.channels
-        ms = C == 2 and params.get("mid_side", 0.0) >= 0.5
-        ms_prev, fir_prev = self._ms_cur, self._fir
-        if ms != self._ms_cur:  # domain switch: start the new domain from the channel mean
-            for st in (self._ps, self._psl, self._g, self._makeup_db):
-                st[:] = (st[0] + st[1]) * 0.5
-            self._ms_cur = ms
-        link = float(params.get("stereo_link", 1.0)) if C == 2 else 0.0
-        rows = 1 if C == 1 or link >= 0.999 else C  # fully linked: one detector and one filter for both
-        w = self._w
-        ps = self._ps[:rows]
-        ps += self._a_det * (self._power(self._buf[:, w - self.n_short : w], self._win_s, ms, link, self._map_s) - ps)
-        psl = self._psl[:rows]
-        psl += self._a_det_l * (self._power(self._low_input(), self._win_l, ms, link, self._map_l) - psl)
-
-        sd, dil = self._derived("sharp", (float(params.get("sharpness", 0.5)),), self._build_sharp)
-        thr = self._derived(
-            "thr", (float(params.get("selectivity", 0.5)), float(params.get("tilt_db_oct", 0.0))), self._build_thr
-        )
-        band = self._derived("band", (float(params.get("low_hz", 40.0)), float(params.get("high_hz", 2e4))),
-                             self._build_band)
-        a_att, a_rel = self._derived(
-            "ar", (float(params.get("attack_ms", 15.0)), float(params.get("release_ms", 120.0))), self._build_ar
-        )
+        """One analysis update: the parameter-derived tables (when changed), then the native
+        analyzer from the input history to the filter installed in the convolver."""
+        C, an = self.channels, self._an
+        self._derived("sharp", (float(params.get("sharpness", 0.5)),), self._build_sharp, an.set_sharpness)
+        self._derived("thr", (float(params.get("selectivity", 0.5)), float(params.get("tilt_db_oct", 0.0))),
+                      self._build_thr, an.set_threshold)
+        self._derived("band", (float(params.get("low_hz", 40.0)), float(params.get("high_hz", 2e4))),
+                      self._build_band, an.set_band)
+        self._derived("ar", (float(params.get("attack_ms", 15.0)), float(params.get("release_ms", 120.0))),
+                      self._build_ar, an.set_attack_release)
         amount = float(params.get("amount", -0.7))
         depth = float(params.get("depth_db", 12.0))
-
-        g = self._g[:rows]
         if amount != 0.0 and depth > 0.0:
-            xx, flat = self._prominence(ps, psl, sd)
-            x, xl = xx[:rows], xx[rows:, : self._nl]
-            # the low path counts only where the spectrum is noise-like (flat)
-            xl += np.interp(flat, FLAT_DB, (-LONG_GATE_DB, 0.0))
-            xl += self._low_pen
-            np.maximum(x[:, : self._nl], xl, out=x[:, : self._nl])
-            x -= thr
             cut = amount < 0.0
-            xp, fp = self._derived(
+            self._derived(
                 "table", (SLOPE * abs(amount), depth, 0.0 if cut else EMPHASIS_THR_OFFSET_DB, -1.0 if cut else 1.0),
-                self._build_table,
+                self._build_table, an.set_gain_table,
             )
-            y = np.interp(x, xp, fp)
-            y *= band
-            if cut:  # cut the peak over its width: dilate, then smooth
-                target = minimum_filter1d(y, 2 * dil + 1, axis=-1, mode="nearest")
-                target = uniform_filter1d(target, 2 * dil + 1, axis=-1, mode="nearest")
-            else:  # emphasis: no widening, so the floor beside a lifted peak is not lifted too
-                target = y
-        else:
-            target = np.zeros_like(g)
-        # attack when moving away from 0 dB (down for cuts, up for boosts), release when returning
-        coef = np.where(target < g if amount <= 0.0 else target > g, a_att, a_rel)
-        target -= g
-        target *= coef
-        g += target
-
-        makeup = self._makeup_db[:rows]
         self._emphasis = amount > 0.0
-        if self._emphasis:  # emphasis: integrate the measured wet/dry energy ratio into the make-up gain
-            e = self._energy if rows == C else self._energy.sum(axis=1, keepdims=True)
-            makeup += self._a_makeup * 10.0 * np.log10((e[0] + 1e-12) / (e[1] + 1e-12))
-            np.clip(makeup, -24.0, 0.0, out=makeup)
-        else:
-            makeup -= self._a_makeup * makeup
-        if rows < C:  # keep the second channel's state in step, for a later switch to unlinked
-            self._ps[1] = ps[0]
-            self._psl[1] = psl[0]
-            self._g[1] = g[0]
-            self._makeup_db[1] = makeup[0]
-
-        if -1e-4 < g.min() and g.max() < 1e-4 and np.abs(makeup).max() < 1e-4:
-            self._fir = self._gk = None
-            self.last_gain_db = np.zeros((C, self.K))
-        else:
-            gk = self._to_grid_gain(g, amount <= 0.0)
-            gk_old = self._gk
-            if (gk_old is None or gk_old.shape != gk.shape or ms != ms_prev
-                    or np.abs(gk - gk_old).max() > SKIP_DB or np.abs(makeup - self._gk_makeup).max() > SKIP_DB):
-                self._fir = self._minphase(gk, makeup)
-                self._gk, self._gk_makeup = gk, makeup.copy()
-            # else: the applied filter is kept (no crossfade either)
-            self.last_gain_db = self._gk if rows == C else np.broadcast_to(self._gk, (C, self.K))
-        if self._fir is not fir_prev:  # a new filter (or identity): crossfaded from the playing one
-            self._conv.set_filter(self._fir, ms, self.xfade_hops * self.hop)
+        ms = C == 2 and params.get("mid_side", 0.0) >= 0.5
+        link = float(params.get("stereo_link", 1.0)) if C == 2 else 0.0
+        an.update(self._buf, self._w, ms, link, amount, depth, self._energy, self._conv)
 
         self._meter_count += 1
-        if self._meter_count % 4 != 1:  # meters at ~1/4 of the analysis rate
-            return
-        gl = self.last_gain_db
-        gm = (gl[0] + gl[1]) * 0.5 if C > 1 else gl[0]
-        mn = np.minimum.reduceat(gm, self._meter_edges)
-        mx = np.maximum.reduceat(gm, self._meter_edges)
-        vals = np.where(-mn > mx, mn, mx)
-        self._meters = {k: float(v) for k, v in zip(METER_IDS, vals, strict=True)}
+        if self._meter_count % 4 == 1:  # meters at ~1/4 of the analysis rate
+            self._meters = dict(zip(METER_IDS, an.meters(), strict=True))
 
     # ---------------------------------------------------------------- process
     def process(self, audio: np.ndarray, params: Mapping[str, float]) -> tuple[np.ndarray, dict[str, float]]:
