@@ -3,7 +3,7 @@
 Pipeline (all sample counts at 48 kHz, scaled by the rate factor for 88.2/96 kHz and up):
 
 1. **Analysis**: ``LongTermSpectrum`` (``engines/spectrum.py``): 8192-point Hann frames every
-   2048 samples, K-weighted gates (absolute -70 dBFS, relative -20 dB below the running level of
+   4096 samples (50 % overlap), K-weighted gates (absolute -70 dBFS, relative -20 dB below the running level of
    the accepted frames: silence and quiet passages are ignored), exponential average over
    ``window_s`` seconds of accepted audio (bias-corrected: a plain mean until the window is
    full), on a 1/24-octave grid 20 Hz .. 20 kHz. Stereo input is analysed as mid/side (the L/R

@@ -32,7 +32,7 @@ GRID_LO_HZ, GRID_HI_HZ, PER_OCT = 20.0, 20000.0, 24
 ABS_GATE_DB = -70.0
 GATE_DB = 20.0
 N_FFT_48K = 8192  # analysis window at 48 kHz (5.9 Hz bins)
-STRIDE_48K = 2048  # analysis interval at 48 kHz (42.7 ms; Hann frames overlap 75 %, plenty for a long-term mean)
+STRIDE_48K = 4096  # analysis interval at 48 kHz (85.3 ms): Hann frames overlapping 50 %, as in Welch's method
 
 
 def to_mid_side(y: np.ndarray) -> np.ndarray:
