@@ -54,24 +54,16 @@ PartitionedConvolver::PartitionedConvolver(int channels, int hop, int n_fir, int
       parts_(n_fir / hop),
       bins_(hop + 1),
       delay_(identity_delay),
-      fft_(static_cast<std::size_t>(hop), false),
-      ifft_(static_cast<std::size_t>(hop), true),
-      unpack_(hop),
+      fft_(2 * hop),
       prev_in_(static_cast<std::size_t>(channels) * hop),
       dry_(static_cast<std::size_t>(channels) * (static_cast<std::size_t>(identity_delay) + hop)),
       frame_(2 * static_cast<std::size_t>(hop)),
       fdl_(static_cast<std::size_t>(parts_) * channels * 2 * bins_),
       acc_(static_cast<std::size_t>(channels) * 2 * bins_),
-      spec_(hop),
-      z_in_(hop),
-      z_out_(hop),
+      spec_(static_cast<std::size_t>(hop) + 1),
+      out_(2 * static_cast<std::size_t>(hop)),
       y_old_(static_cast<std::size_t>(channels) * hop) {
-    const double pi = std::acos(-1.0);
-    for (int k = 0; k < hop; ++k) unpack_[k] = std::polar(0.5 / hop, pi * k / hop);
     for (Filter& f : slots_) f.spectra.resize(fdl_.size());
-    // kissfft sizes its scratch for radices > 5 on first use: do that here, not in process()
-    forward(frame_.data(), acc_.data());
-    ifft_.transform(z_in_.data(), z_out_.data());
     reset();
 }
 
@@ -89,34 +81,19 @@ void PartitionedConvolver::reset() {
 }
 
 void PartitionedConvolver::forward(const double* frame, double* spectrum) {
-    const int n = hop_;
+    fft_.forward(frame, spec_.data());
     double *re = spectrum, *im = spectrum + bins_;
-    fft_.transform_real(frame, spec_.data());  // spec_[0] packs DC (real) and Nyquist (imag)
-    re[0] = spec_[0].real();
-    re[n] = spec_[0].imag();
-    im[0] = im[n] = 0.0;
-    for (int k = 1; k < n; ++k) {
+    for (int k = 0; k < bins_; ++k) {
         re[k] = spec_[k].real();
         im[k] = spec_[k].imag();
     }
 }
 
 void PartitionedConvolver::inverse_last_hop(const double* spectrum, double* y) {
-    // the 2N-point real inverse as an N-point complex one (N = hop): even samples from
-    // E[k] = (Y[k] + conj Y[N-k]) / 2, odd ones from O[k] = (Y[k] - conj Y[N-k]) e^{i pi k/N} / 2,
-    // z = ifft(E + i O) / N, x[2m] = Re z[m], x[2m+1] = Im z[m]
-    const int n = hop_;
     const double *re = spectrum, *im = spectrum + bins_;
-    const double scale = 0.5 / n;
-    for (int k = 0; k < n; ++k) {
-        const double ar = re[k], ai = im[k], br = re[n - k], bi = -im[n - k];  // a = Y[k], b = conj Y[N-k]
-        const double dr = ar - br, di = ai - bi, ur = unpack_[k].real(), ui = unpack_[k].imag();
-        const double odd_r = ur * dr - ui * di, odd_i = ur * di + ui * dr;
-        z_in_[k] = cpx(scale * (ar + br) - odd_i, scale * (ai + bi) + odd_r);
-    }
-    ifft_.transform(z_in_.data(), z_out_.data());
-    const double* z = reinterpret_cast<const double*>(z_out_.data());  // z[n'] = x[n'] for n' in [0, 2N)
-    std::copy(z + n, z + 2 * n, y);
+    for (int k = 0; k < bins_; ++k) spec_[k] = cpx(re[k], im[k]);
+    fft_.inverse(spec_.data(), out_.data());
+    std::copy(out_.begin() + hop_, out_.end(), y);
 }
 
 void PartitionedConvolver::filter_hop(const Filter& f, double* y) {

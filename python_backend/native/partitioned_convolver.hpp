@@ -7,7 +7,7 @@
 #include <cstddef>
 #include <vector>
 
-#include <kissfft.hh>
+#include "real_fft.hpp"
 
 namespace bm {
 
@@ -57,9 +57,7 @@ private:
     void crossfade(double* y);                    // y = the fade's start output + (y - it) * ramp
 
     int channels_, hop_, n_fir_, parts_, bins_, delay_;
-    kissfft<double> fft_;   // hop-point complex FFT: the real 2 hop-point transform (kissfft's transform_real)
-    kissfft<double> ifft_;  // hop-point inverse, for the real inverse by the half-length complex trick
-    std::vector<cpx> unpack_;       // exp(i pi k / hop) * 0.5 / hop: the inverse's post-twiddle and scale
+    RealFft fft_;                   // the real 2 hop-point transform and its inverse
     std::vector<double> prev_in_;   // channels x hop: the previous input hop
     std::vector<double> dry_;       // channels x (delay + hop): ring of the input, for the delayed identity
     int dry_w_ = 0;                 // where the next hop is written
@@ -67,7 +65,8 @@ private:
     std::vector<double> fdl_;       // frequency-domain delay line: [partition slot][channel] blocks, a ring
     int head_ = 0;                  // slot of the newest input spectrum
     std::vector<double> acc_;       // [channel] blocks: the output spectra
-    std::vector<cpx> spec_, z_in_, z_out_;  // hop: complex FFT scratch
+    std::vector<cpx> spec_;         // hop + 1 bins: interleaved spectrum for fft_
+    std::vector<double> out_;       // 2 hop: fft_'s inverse, whose last hop is the output
     std::vector<double> y_old_;     // channels x hop: the fade's start filter's output
     Filter slots_[2];
     int cur_ = 0;  // the filter playing (the fade's start during a fade)
