@@ -192,7 +192,6 @@ class ResonanceEngine(Engine):
         kk = np.arange(K)
         edges_lo = np.searchsorted(g, (kk[:k_cross] - 0.5) * df)
         edges_hi = np.searchsorted(g, (kk[:k_cross] + 0.5) * df)
-        self._k_cross = k_cross
         ok = edges_hi > edges_lo  # bins that cover at least one grid point (contiguous cells)
         self._pool_bins = kk[:k_cross][ok]
         self._pool_idx = np.append(edges_lo[ok], edges_hi[ok][-1:]).astype(np.intp)  # reduceat, last dropped
