@@ -58,6 +58,19 @@ def test_update_rejects_bad_arguments():
         e._an.set_threshold(np.zeros(3))
 
 
+def test_onset_table_must_match_the_grid(monkeypatch):
+    import bandmate.engines.resonance as res
+
+    real = res.ResonanceAnalyzer
+
+    def short_onset(**kw):
+        return real(**(kw | {"a_onset": kw["a_onset"][:-1]}))
+
+    monkeypatch.setattr(res, "ResonanceAnalyzer", short_onset)
+    with pytest.raises(ValueError, match="a_onset"):
+        ResonanceEngine(EngineConfig(FS, 2))
+
+
 def test_peak_in_pink_noise_is_cut_after_one_second():
     n = 3 * FS
     w = np.random.default_rng(11).standard_normal((2, n))

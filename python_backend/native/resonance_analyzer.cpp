@@ -97,6 +97,7 @@ ResonanceAnalyzer::ResonanceAnalyzer(ResonanceTables tables)
     for (int e : t_.meter_edges)
         if (e < 0 || e >= K_) fail("meter_edges out of range");
     if (t_.meter_edges.empty()) fail("need meter edges");
+    if (!t_.a_onset.empty()) require_size("a_onset", t_.a_onset.size(), t_.a_det.size());
 
     const double flat_x[2] = {t_.flat_lo_db, t_.flat_hi_db}, flat_y[2] = {-t_.long_gate_db, 0.0};
     flat_gate_.assign(flat_x, flat_y, 2);
@@ -109,6 +110,8 @@ ResonanceAnalyzer::ResonanceAnalyzer(ResonanceTables tables)
     attack_.assign(G, 1.0);
     release_.assign(G, 1.0);
     ps_.resize(C * G);
+    prev_.resize(C * G);
+    os_.resize(C * G);
     psl_.resize(C * nl_);
     g_.resize(C * G);
     makeup_.resize(C);
@@ -163,6 +166,8 @@ void ResonanceAnalyzer::set_gain_table(const double* xp, const double* fp, int n
 
 void ResonanceAnalyzer::reset() {
     std::fill(ps_.begin(), ps_.end(), 0.0);
+    std::fill(prev_.begin(), prev_.end(), 0.0);
+    std::fill(os_.begin(), os_.end(), 0.0);
     std::fill(psl_.begin(), psl_.end(), 0.0);
     std::fill(g_.begin(), g_.end(), 0.0);
     std::fill(makeup_.begin(), makeup_.end(), 0.0);
@@ -235,13 +240,13 @@ const double* ResonanceAnalyzer::low_input(const double* x, std::ptrdiff_t x_row
     return lbuf_.data() + lw_ - n_long_;
 }
 
-void ResonanceAnalyzer::prominence(int rows) {
+void ResonanceAnalyzer::prominence(int rows, bool onset) {
     const int G = G_, nl = nl_, h = 2 * t_.envelope_half + 1;
     double* ext = ext_.data();
     for (int r = 0; r < rows; ++r) {
         double* main = &lev_[static_cast<std::size_t>(r) * G];
         double* low = &lev_[static_cast<std::size_t>(rows + r) * G];
-        const double* ps = &ps_[static_cast<std::size_t>(r) * G];
+        const double* ps = &(onset ? os_ : ps_)[static_cast<std::size_t>(r) * G];
         const double* psl = &psl_[static_cast<std::size_t>(r) * nl];
         for (int i = 0; i < G; ++i) main[i] = ps[i] + t_.floor;
         for (int i = 0; i < G; ++i) low[i] = psl[i < nl ? i : nl - 1] + t_.floor;
@@ -268,7 +273,9 @@ void ResonanceAnalyzer::prominence(int rows) {
 
 void ResonanceAnalyzer::detect(int rows, bool cut) {
     const int G = G_, nl = nl_;
-    prominence(rows);
+    const bool onset = cut && !t_.a_onset.empty();
+    prominence(rows, onset);
+    const double thr_offset = onset ? t_.onset_thr_db : 0.0;
     for (int r = 0; r < rows; ++r) {
         double* x = &lev_[static_cast<std::size_t>(r) * G];
         const double* xl = &lev_[static_cast<std::size_t>(rows + r) * G];
@@ -280,7 +287,7 @@ void ResonanceAnalyzer::detect(int rows, bool cut) {
             x[i] = nan_max(x[i], v);
         }
         double* y = cut ? tmp_.data() : &target_[static_cast<std::size_t>(r) * G];
-        for (int i = 0; i < G; ++i) y[i] = gain_table_(x[i] - thr_[i]) * band_[i];
+        for (int i = 0; i < G; ++i) y[i] = gain_table_(x[i] - thr_[i] - thr_offset) * band_[i];
         if (cut) {  // cut the peak over its width: dilate, then smooth
             double* out = &target_[static_cast<std::size_t>(r) * G];
             minimum_filter_nearest(y, G, dil_, out);
@@ -328,7 +335,7 @@ void ResonanceAnalyzer::update(const double* x, std::ptrdiff_t x_row, long end, 
     const bool ms = C_ == 2 && s.mid_side;
     const bool ms_prev = ms_cur_;
     if (ms != ms_cur_) {  // domain switch: start the new domain from the channel mean
-        for (std::vector<double>* st : {&ps_, &psl_, &g_, &makeup_}) average_rows(*st);
+        for (std::vector<double>* st : {&ps_, &prev_, &os_, &psl_, &g_, &makeup_}) average_rows(*st);
         ms_cur_ = ms;
     }
     const double link = C_ == 2 ? s.stereo_link : 0.0;
@@ -352,6 +359,15 @@ void ResonanceAnalyzer::smooth_powers(const double* x, std::ptrdiff_t x_row, lon
         double* ps = &ps_[static_cast<std::size_t>(r) * G];
         const double* p = &grid_pow_[static_cast<std::size_t>(r) * G];
         for (int i = 0; i < G; ++i) ps[i] += t_.a_det[i] * (p[i] - ps[i]);
+        if (t_.a_onset.empty()) continue;
+        // A resonance rings whenever the input moves (hits and note onsets pass through it); a held
+        // partial adds little: cuts are detected on the smoothed rise in power since the last update
+        double* os = &os_[static_cast<std::size_t>(r) * G];
+        double* prev = &prev_[static_cast<std::size_t>(r) * G];
+        for (int i = 0; i < G; ++i) {
+            os[i] += t_.a_onset[i] * (std::max(p[i] - prev[i], 0.0) - os[i]);
+            prev[i] = p[i];
+        }
     }
     const double* low = low_input(x, x_row, end);
     power(low, lbuf_w_, fft_long_, t_.win_long, ms, link, t_.map_long, grid_pow_.data());
@@ -384,6 +400,8 @@ void ResonanceAnalyzer::move_curve(int rows, double amount, const double* energy
     }
     if (rows < C) {  // keep the second channel's state in step, for a later switch to unlinked
         std::copy(ps_.begin(), ps_.begin() + G, ps_.begin() + G);
+        std::copy(prev_.begin(), prev_.begin() + G, prev_.begin() + G);
+        std::copy(os_.begin(), os_.begin() + G, os_.begin() + G);
         std::copy(psl_.begin(), psl_.begin() + nl_, psl_.begin() + nl_);
         std::copy(g_.begin(), g_.begin() + G, g_.begin() + G);
         makeup_[1] = makeup_[0];

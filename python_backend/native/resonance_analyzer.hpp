@@ -42,6 +42,9 @@ struct ResonanceTables {
     std::vector<int> pool_idx;      // ... [pool_idx[i], pool_idx[i + 1])
     int k_cross = 0;
     std::vector<double> a_det;      // (G) main-path smoothing coefficients
+    std::vector<double> a_onset;    // (G) cuts: smoothing of the main path's rise in power (empty: cuts are
+                                    // detected on the smoothed power itself, as emphasis is)
+    double onset_thr_db = 0.0;      // threshold offset where cuts are detected on the rise
     double a_det_long = 0.0;        // low-path smoothing coefficient
     std::vector<double> low_pen;    // (nl) low-path prominence offset (crossover fade, threshold)
     std::vector<double> fold;       // (K) cepstrum fold: 1, 2, ..., 2, 1
@@ -98,7 +101,8 @@ private:
               double link, const SparseRows& map, double* out);
     const double* low_input(const double* x, std::ptrdiff_t x_row, long end);  // the decimated window, row stride lbuf_w_
     void smooth_powers(const double* x, std::ptrdiff_t x_row, long end, int rows, bool ms, double link);  // ps_, psl_
-    void prominence(int rows);  // lev_: (2 rows, G) dB, main path then low path; flat_: (rows, nl) dB
+    // lev_: (2 rows, G) dB, main path (its smoothed rise when `onset`) then low path; flat_: (rows, nl) dB
+    void prominence(int rows, bool onset);
     void detect(int rows, bool cut);  // target_ (rows, G): the gain curve the one-poles move toward
     void move_curve(int rows, double amount, const double* energy);  // g_ toward target_; makeup_
     // the identity, or a new filter when the curve moved more than skip_db (or rows / domain changed)
@@ -115,6 +119,7 @@ private:
     std::vector<double> thr_, band_, attack_, release_;
     // state
     std::vector<double> ps_, psl_, g_, makeup_;  // (C, G), (C, nl), (C, G) dB, (C) dB
+    std::vector<double> prev_, os_;              // (C, G) the last update's grid power, the smoothed rise
     std::vector<double> lbuf_;                   // (C, lbuf_w_) decimated low-path input
     int lbuf_w_ = 0, lw_ = 0;                    // row length, write position
     bool ms_cur_ = false;
