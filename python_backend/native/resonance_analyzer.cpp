@@ -273,9 +273,7 @@ void ResonanceAnalyzer::prominence(int rows, bool onset) {
 
 void ResonanceAnalyzer::detect(int rows, bool cut) {
     const int G = G_, nl = nl_;
-    const bool onset = cut && !t_.a_onset.empty();
-    prominence(rows, onset);
-    const double thr_offset = onset ? t_.onset_thr_db : 0.0;
+    prominence(rows, cut && !t_.a_onset.empty());
     for (int r = 0; r < rows; ++r) {
         double* x = &lev_[static_cast<std::size_t>(r) * G];
         const double* xl = &lev_[static_cast<std::size_t>(rows + r) * G];
@@ -287,7 +285,7 @@ void ResonanceAnalyzer::detect(int rows, bool cut) {
             x[i] = nan_max(x[i], v);
         }
         double* y = cut ? tmp_.data() : &target_[static_cast<std::size_t>(r) * G];
-        for (int i = 0; i < G; ++i) y[i] = gain_table_(x[i] - thr_[i] - thr_offset) * band_[i];
+        for (int i = 0; i < G; ++i) y[i] = gain_table_(x[i] - thr_[i]) * band_[i];
         if (cut) {  // cut the peak over its width: dilate, then smooth
             double* out = &target_[static_cast<std::size_t>(r) * G];
             minimum_filter_nearest(y, G, dil_, out);

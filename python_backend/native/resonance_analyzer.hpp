@@ -44,7 +44,6 @@ struct ResonanceTables {
     std::vector<double> a_det;      // (G) main-path smoothing coefficients
     std::vector<double> a_onset;    // (G) cuts: smoothing of the main path's rise in power (empty: cuts are
                                     // detected on the smoothed power itself, as emphasis is)
-    double onset_thr_db = 0.0;      // threshold offset where cuts are detected on the rise
     double a_det_long = 0.0;        // low-path smoothing coefficient
     std::vector<double> low_pen;    // (nl) low-path prominence offset (crossover fade, threshold)
     std::vector<double> fold;       // (K) cepstrum fold: 1, 2, ..., 2, 1
@@ -100,7 +99,7 @@ private:
     int power(const double* x, std::ptrdiff_t x_row, const RealFft& fft, const std::vector<double>& win, bool ms,
               double link, const SparseRows& map, double* out);
     const double* low_input(const double* x, std::ptrdiff_t x_row, long end);  // the decimated window, row stride lbuf_w_
-    void smooth_powers(const double* x, std::ptrdiff_t x_row, long end, int rows, bool ms, double link);  // ps_, psl_
+    void smooth_powers(const double* x, std::ptrdiff_t x_row, long end, int rows, bool ms, double link);  // ps_, os_, psl_
     // lev_: (2 rows, G) dB, main path (its smoothed rise when `onset`) then low path; flat_: (rows, nl) dB
     void prominence(int rows, bool onset);
     void detect(int rows, bool cut);  // target_ (rows, G): the gain curve the one-poles move toward

@@ -76,7 +76,7 @@ ResonanceAnalyzer make(int channels, int update, int decimate, int fade, const p
                        const py::object& low_pen, const py::object& fold, double a_makeup, double floor,
                        int envelope_half, double envelope_clip, int long_sd, std::pair<double, double> flat_db,
                        double long_gate_db, double skip_db, const py::object& meter_edges,
-                       const py::object& a_onset, double onset_thr_db) {
+                       const py::object& a_onset) {
     ResonanceTables t;
     t.channels = channels;
     t.update = update;
@@ -106,7 +106,6 @@ ResonanceAnalyzer make(int channels, int update, int decimate, int fade, const p
     t.skip_db = skip_db;
     t.meter_edges = ints(meter_edges, "meter_edges");
     if (!a_onset.is_none()) t.a_onset = doubles(a_onset, "a_onset");
-    t.onset_thr_db = onset_thr_db;
     return ResonanceAnalyzer(std::move(t));
 }
 
@@ -175,7 +174,7 @@ their parameters change.)doc")
              py::arg("a_det"), py::arg("a_det_long"), py::arg("low_pen"), py::arg("fold"), py::arg("a_makeup"),
              py::arg("floor"), py::arg("envelope_half"), py::arg("envelope_clip"), py::arg("long_sd"),
              py::arg("flat_db"), py::arg("long_gate_db"), py::arg("skip_db"), py::arg("meter_edges"),
-             py::arg("a_onset") = py::none(), py::arg("onset_thr_db") = 0.0)
+             py::arg("a_onset") = py::none())
         .def("set_sharpness", &ResonanceAnalyzer::set_sharpness, py::arg("detect_half"), py::arg("dilate_half"),
              "Detection smoothing and cut dilation half-widths (grid points).")
         .def(

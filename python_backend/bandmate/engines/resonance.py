@@ -123,7 +123,6 @@ RESOLVE_HZ = 84.0  # detection fades out an octave below: a Q 20 peak there is n
 #                   resolution of the 341 ms window, so it cannot be told from a bass note
 ONSET_TAU_MS = 300.0  # cuts: smoothing of the main path's rise in power (at 1 kHz, scaled like DETECT_TAU_MS);
 #                      0 detects cuts on the smoothed power itself (the engine before 2026-11-21)
-ONSET_THR_DB = 0.0  # ... and the threshold offset where the rise is used
 MAKEUP_TAU_MS = 100.0
 EMPHASIS_THR_OFFSET_DB = 2.0  # emphasis reacts to smaller peaks than suppression
 
@@ -235,7 +234,7 @@ class ResonanceEngine(Engine):
             a_det=self._a_det, a_det_long=self._a_det_l, low_pen=self._low_pen, fold=self._fold,
             a_makeup=self._a_makeup, floor=self._floor, envelope_half=self._h_env, envelope_clip=ENVELOPE_CLIP,
             long_sd=LONG_SD, flat_db=FLAT_DB, long_gate_db=LONG_GATE_DB, skip_db=SKIP_DB,
-            meter_edges=self._meter_edges, a_onset=self._a_onset, onset_thr_db=ONSET_THR_DB,
+            meter_edges=self._meter_edges, a_onset=self._a_onset,
         )
         self.reset()
 
