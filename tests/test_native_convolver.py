@@ -80,6 +80,20 @@ def test_identity_delay(delay):
     assert_close(run(conv, x[:, 4 * hop :]), (delayed + (wet - delayed) * ramp)[:, 4 * hop :])
 
 
+@pytest.mark.parametrize("delay", [0, 50, 128, 300])
+def test_delayed_input_is_the_dry_path_under_any_filter(delay):
+    rng = np.random.default_rng(100 + delay)
+    hop, n_fir = 128, 512
+    x = rng.standard_normal((2, 10 * hop))
+    conv = PartitionedConvolver(2, hop, n_fir, identity_delay=delay)
+    delayed = np.concatenate([np.zeros((2, delay)), x], axis=1)[:, : x.shape[1]]
+    for k in range(10):
+        if k == 3:
+            conv.set_filter(rng.standard_normal((2, n_fir)), False, hop)
+        conv.process(x[:, k * hop : (k + 1) * hop])
+        assert np.array_equal(conv.delayed_input(), delayed[:, k * hop : (k + 1) * hop]), k  # exactly
+
+
 def test_strided_and_float32_input():
     rng = np.random.default_rng(1)
     hop, h = 64, rng.standard_normal((2, 256))

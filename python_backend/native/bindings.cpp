@@ -73,6 +73,15 @@ process(). Called again before that fade produced a sample, only its target is r
 called during a fade, the new fade starts from that fade's target.)doc")
         .def("process", &process, py::arg("x"),
              "Filter one hop: x (channels, hop) -> (channels, hop) float64. The delay line is always fed.")
+        .def(
+            "delayed_input",
+            [](const PartitionedConvolver& self) {
+                py::array_t<double> y({self.channels(), self.hop()});
+                self.delayed_input(y.mutable_data());
+                return y;
+            },
+            "(channels, hop) float64: the input identity_delay samples before the hop process() last "
+            "filtered (what the identity filter outputs): a dry path aligned with the filtered one.")
         .def("reset", &PartitionedConvolver::reset, "Zero history, identity filter, no fade.")
         .def_property_readonly("channels", &PartitionedConvolver::channels)
         .def_property_readonly("hop", &PartitionedConvolver::hop)

@@ -96,19 +96,25 @@ void PartitionedConvolver::inverse_last_hop(const double* spectrum, double* y) {
     std::copy(out_.begin() + hop_, out_.end(), y);
 }
 
+void PartitionedConvolver::read_ring(int start, double* y) const {
+    const int len = delay_ + hop_;
+    for (int c = 0; c < channels_; ++c) {
+        const double* ring = &dry_[static_cast<std::size_t>(c) * len];
+        int i = start % len;
+        for (int j = 0; j < hop_; ++j, ++i) {
+            if (i >= len) i -= len;
+            y[c * hop_ + j] = ring[i];
+        }
+    }
+}
+
+void PartitionedConvolver::delayed_input(double* y) const { read_ring(dry_w_, y); }  // process() advanced dry_w_
+
 void PartitionedConvolver::filter_hop(const Filter& f, double* y) {
     const int C = channels_, B = bins_, hop = hop_;
     if (f.identity) {  // the input delay_ samples back: in a ring of delay_ + hop samples, the hop
         // after the one process() just wrote (which it reaches by wrapping where delay_ < hop)
-        const int len = delay_ + hop;
-        for (int c = 0; c < C; ++c) {
-            const double* ring = &dry_[static_cast<std::size_t>(c) * len];
-            int i = dry_w_ + hop;
-            for (int j = 0; j < hop; ++j, ++i) {
-                if (i >= len) i -= len;
-                y[c * hop + j] = ring[i];
-            }
-        }
+        read_ring(dry_w_ + hop, y);
         return;
     }
     const std::size_t blk = 2 * static_cast<std::size_t>(B);

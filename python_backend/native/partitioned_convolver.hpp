@@ -32,6 +32,10 @@ public:
     // y[c * hop + j]. Output sample t = sum_k h[k] x[t - k] (no added latency).
     void process(const double* x, std::ptrdiff_t x_row, std::ptrdiff_t x_col, double* y);
 
+    // y (channels x hop): the input identity_delay samples before the hop process() last filtered
+    // (what the identity filter outputs), for a dry path aligned with the filtered one.
+    void delayed_input(double* y) const;
+
     // Zero history, identity filter, no fade.
     void reset();
 
@@ -53,6 +57,7 @@ private:
 
     void forward(const double* frame, double* spectrum);       // 2 hop real samples -> hop + 1 bins
     void inverse_last_hop(const double* spectrum, double* y);  // hop + 1 bins -> the last hop of 2 hop samples
+    void read_ring(int start, double* y) const;  // hop samples per channel of dry_ from index start, wrapping
     void filter_hop(const Filter& f, double* y);  // this hop through f (after process() took the input)
     void crossfade(double* y);                    // y = the fade's start output + (y - it) * ramp
 

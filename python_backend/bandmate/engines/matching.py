@@ -179,7 +179,6 @@ class CorrectionFilter:
 
     def reset(self) -> None:
         self._conv.reset()  # zero history, identity filter
-        self._delay = np.zeros((self.channels, self.latency + self.hop))
         self.phase_mode = 0
         #: the curve last applied on the FIR bins (rows, K) dB, for benches
         self.last_bins_db = np.zeros((1, self.K))
@@ -217,14 +216,11 @@ class CorrectionFilter:
 
     def process(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One hop (C, hop) -> (filtered, input delayed by the latency), both float64."""
-        hop = self.hop
         x = np.asarray(x, float)
+        y = self._conv.process(x)
         if not self.latency:  # minimum-phase activation: the dry path is the input itself
-            return self._conv.process(x), x
-        d = self._delay
-        d[:, :-hop] = d[:, hop:]
-        d[:, -hop:] = x
-        return self._conv.process(x), d[:, :hop].copy()
+            return y, x
+        return y, self._conv.delayed_input()  # the convolver's own delay line (its identity filter)
 
 
 class MatchingCore:
