@@ -15,6 +15,8 @@ Data (offline, Debian packages): MMA grooves (random groove, tempo, key, progres
 of ``bandmate.data.sources``) rendered in stereo by fluidsynth with MuseScore_General (the bench
 renders its own song with FluidR3, so the evaluation music is unseen), 20 s per clip, 2..7 peaking
 resonances per clip (+6..15 dB, Q 10..50, 100 Hz..12 kHz, 1.5..6 s, some present from the start).
+The peaks are seeded; the audio is not bit-reproducible (MMA randomises timing and velocity on
+each run), so a re-generated set differs clip by clip and the scores vary accordingly.
 Features = the engine's main path: 4096-point Hann spectra every 1024 samples, channel-mean power
 on the 96-per-octave grid (``bins_to_grid``), log10. Target: the injected boost (dB) on the grid
 while the newest quarter of the frame lies inside the resonance.
@@ -29,20 +31,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import scipy.signal as ss
-from scipy.io import wavfile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python_backend"))
 
 import resonance_quality as rq  # noqa: E402
+from bandmate.data.render import fluidsynth_render_stereo  # noqa: E402
 from bandmate.data.sources import mma_grooves, mma_song, render_mma  # noqa: E402
 from bandmate.engines.spectrum import bins_to_grid  # noqa: E402
 
@@ -75,13 +75,8 @@ def render_clip(rng: np.random.Generator, grooves: list[tuple[str, str]]) -> np.
             midi = render_mma(mma_song(style, groove, rng, bars=16))
         except RuntimeError:
             continue
-        with tempfile.TemporaryDirectory() as d:
-            mid, wav = Path(d) / "s.mid", Path(d) / "s.wav"
-            mid.write_bytes(midi)
-            cmd = ["fluidsynth", "-ni", "-q", "-g", "0.5", "-r", str(FS), "-F", str(wav), SOUNDFONT, str(mid)]
-            subprocess.run(cmd, check=True, capture_output=True, timeout=600)
-            sr, y = wavfile.read(wav)
-        y = y.astype(np.float64).T / (32768.0 if y.dtype == np.int16 else 1.0)
+        y, sr = fluidsynth_render_stereo(midi, Path(SOUNDFONT), FS)
+        y = y.astype(np.float64)
         n = int(SECONDS * FS)
         y = y[:, FS // 2 : FS // 2 + n]
         if y.shape[1] == n and np.max(np.abs(y)) > 1e-3:

@@ -23,6 +23,11 @@ TICKS_PER_SEC = 1000  # output MIDI: tpb 480 at 125 BPM -> 1 tick = 1 ms
 
 def fluidsynth_render(midi_bytes: bytes, soundfont: Path, sr: int = SR, gain: float = 0.5) -> np.ndarray:
     """MIDI bytes -> mono float32 audio at ``SR`` (fluidsynth renders stereo at ``sr``)."""
+    return to_mono_sr(*fluidsynth_render_stereo(midi_bytes, soundfont, sr, gain))
+
+
+def fluidsynth_render_stereo(midi_bytes: bytes, soundfont: Path, sr: int, gain: float = 0.5) -> tuple[np.ndarray, int]:
+    """MIDI bytes -> ((2, n) float32 audio, its sample rate) as fluidsynth rendered it."""
     with tempfile.TemporaryDirectory() as d:
         mid, wav = Path(d) / "in.mid", Path(d) / "out.wav"
         mid.write_bytes(midi_bytes)
@@ -31,7 +36,7 @@ def fluidsynth_render(midi_bytes: bytes, soundfont: Path, sr: int = SR, gain: fl
         if r.returncode or not wav.exists():
             raise RuntimeError(f"fluidsynth failed ({r.returncode}): {r.stderr[-500:]}")
         audio, file_sr = sf.read(str(wav), dtype="float32", always_2d=True)
-    return to_mono_sr(audio.T, file_sr)
+    return audio.T, file_sr
 
 
 def _without_drums(midi: MidiFile) -> list[tuple[float, bytes]]:
