@@ -42,85 +42,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python_backend"))
 
 import resonance_quality as rq  # noqa: E402
-from bandmate.data.render import fluidsynth_render_stereo  # noqa: E402
-from bandmate.data.sources import mma_grooves, mma_song, render_mma  # noqa: E402
-from bandmate.engines.spectrum import bins_to_grid  # noqa: E402
+from bandmate.data.resonance import FS, GRID, SECONDS, STRIDE, build_resonance, features, frame_ends  # noqa: E402
 
-FS, NWIN, STRIDE, SECONDS = 48000, 4096, 1024, 20.0
-SOUNDFONT = "/usr/share/sounds/sf3/MuseScore_General.sf3"
-GRID = 20.0 * 2.0 ** (np.arange(int(np.floor(np.log2(1000) * 96)) + 1) / 96)
 ENV_HALF = 32  # +-1/3 octave on the grid
 WORK = Path(os.environ.get("RESONANCE_STUDY_DIR", "/tmp/resonance_study"))
-
-
-# ----------------------------------------------------------------------------- data
-def features(x: np.ndarray) -> np.ndarray:
-    """(channels, n) audio -> (frames, G) log10 channel-mean grid power, frame t ending at 4096 + 1024 t."""
-    frames = (x.shape[1] - NWIN) // STRIDE + 1
-    idx = np.arange(NWIN)[None, :] + STRIDE * np.arange(frames)[:, None]
-    win = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(NWIN) / NWIN)) / np.sqrt(0.375 * NWIN)
-    p = sum(np.abs(np.fft.rfft(x[c][idx] * win, axis=1)) ** 2 for c in range(x.shape[0])) / x.shape[0]
-    grid_map = bins_to_grid(np.arange(NWIN // 2 + 1) * FS / NWIN, GRID)
-    return np.log10(np.asarray(grid_map @ p.T).T + 1e-12).astype(np.float32)
-
-
-def frame_ends(frames: int) -> np.ndarray:
-    return NWIN + STRIDE * np.arange(frames)
-
-
-def render_clip(rng: np.random.Generator, grooves: list[tuple[str, str]]) -> np.ndarray:
-    for _ in range(10):  # a few grooves need chords the progression lacks: draw again
-        style, groove = grooves[int(rng.integers(len(grooves)))]
-        try:
-            midi = render_mma(mma_song(style, groove, rng, bars=16))
-        except RuntimeError:
-            continue
-        y, sr = fluidsynth_render_stereo(midi, Path(SOUNDFONT), FS)
-        y = y.astype(np.float64)
-        n = int(SECONDS * FS)
-        y = y[:, FS // 2 : FS // 2 + n]
-        if y.shape[1] == n and np.max(np.abs(y)) > 1e-3:
-            return y / np.max(np.abs(y)) * 0.5
-    raise RuntimeError("no groove rendered")
-
-
-def inject_random(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    n, fade = x.shape[1], int(0.02 * FS)
-    ends = frame_ends((n - NWIN) // STRIDE + 1)
-    y, target = x.copy(), np.zeros((len(ends), len(GRID)))
-    freqs: list[float] = []
-    while len(freqs) < int(rng.integers(2, 8)):
-        f0 = float(np.exp(rng.uniform(np.log(100), np.log(12000))))
-        if all(abs(np.log2(f0 / f)) >= 0.3 for f in freqs):
-            freqs.append(f0)
-    for f0 in freqs:
-        gain, q = float(rng.uniform(6, 15)), float(rng.uniform(10, 50))
-        t0 = float(rng.uniform(-1.0, SECONDS - 1.0))
-        t1 = min(t0 + float(rng.uniform(1.5, 6.0)), SECONDS)
-        i0, i1 = max(0, int(t0 * FS)), int(t1 * FS)
-        w = np.zeros(n)
-        w[i0:i1] = 1.0
-        if t0 > 0:
-            w[i0 : i0 + fade] = np.linspace(0, 1, fade)
-        w[i1 - fade : i1] = np.linspace(1, 0, fade)
-        b, a = rq.peaking(f0, gain, q)
-        y = y + w * (ss.lfilter(b, a, y, axis=-1) - y)
-        resp = 20 * np.log10(np.abs(ss.freqz(b, a, worN=GRID, fs=FS)[1]))
-        target += w[np.minimum(ends - STRIDE // 2, n - 1)][:, None] * resp[None, :]
-    return y, target
-
-
-def make_data(clips: int, start: int = 0) -> None:
-    (WORK / "data").mkdir(parents=True, exist_ok=True)
-    grooves = mma_grooves()
-    for i in range(start, clips):
-        out = WORK / "data" / f"c{i:04d}.npz"
-        if out.exists():
-            continue
-        rng = np.random.default_rng(1000 + i)
-        y, target = inject_random(render_clip(rng, grooves), rng)
-        np.savez(out, X=features(y), Y=target.astype(np.float16))
-        print(f"clip {i}", flush=True)
 
 
 # ----------------------------------------------------------------------------- model
@@ -270,7 +195,7 @@ def main() -> None:
     ap.add_argument("--weight", type=float, default=10.0, help="extra loss weight where the target > 1 dB")
     args = ap.parse_args()
     if args.what == "data":
-        make_data(args.clips, args.start)
+        build_resonance(WORK / "data", args.clips, args.start)
     elif args.what == "train":
         train(args.steps, args.channels, args.context, args.weight)
     else:

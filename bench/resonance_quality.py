@@ -10,7 +10,8 @@ fades; 6 per material and seed) are injected into both channels. The injected pe
 results are pooled over all seeds (several seeds, not one), nothing is tuned to a seed.
 
 Methods: the engine (amount -1, other params default, stereo, 48 kHz; normal and low-latency
-mode, and amount -0.5 on music for the trade-off), (a) an oracle static notch (exact inverse
+mode, amount -0.5 for the trade-off, and with the rule-based cut detector instead of the learned
+one, ``--detector`` picks the default), (a) an oracle static notch (exact inverse
 peaking filter at the known frequencies, always on), (b) a plain per-bin downward compressor
 (STFT 2048/256, threshold = long-term per-bin mean level + T, ratio 8, same attack/release
 one-poles), with T bisected per seed so its mean peak removal equals the engine's.
@@ -43,6 +44,7 @@ from scipy.io import wavfile
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python_backend"))
 
 from bandmate.data.midi import MidiFile, tempo_event, write_midi  # noqa: E402
+from bandmate.data.resonance import peaking  # noqa: E402
 from bandmate.engines.base import EngineConfig  # noqa: E402
 from bandmate.engines.resonance import ResonanceEngine  # noqa: E402
 
@@ -133,15 +135,6 @@ def music(seconds: float, rng: np.random.Generator) -> tuple[np.ndarray, str]:
     return synth_music(n, rng), "additive synth (fluidsynth missing)"
 
 
-def peaking(f0: float, gain_db: float, q: float, fs: int = FS):
-    a = 10 ** (gain_db / 40)
-    w0 = 2 * np.pi * f0 / fs
-    al = np.sin(w0) / (2 * q)
-    b = np.array([1 + al * a, -2 * np.cos(w0), 1 - al * a])
-    den = np.array([1 + al / a, -2 * np.cos(w0), 1 - al / a])
-    return b / den[0], den / den[0]
-
-
 def make_peaks(seconds: float, rng: np.random.Generator, count: int = 6) -> list[dict]:
     peaks: list[dict] = []
     while len(peaks) < count:
@@ -170,10 +163,14 @@ def inject(x: np.ndarray, peaks: list[dict]) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- methods
-def run_engine(x: np.ndarray, params: dict, quality: int = 0) -> tuple[np.ndarray, np.ndarray, float]:
+DETECTOR: str | None = None  # the engine's cut detector (--detector): None = the shipped model
+
+
+def run_engine(x: np.ndarray, params: dict, quality: int = 0,
+               detector: str | None = None) -> tuple[np.ndarray, np.ndarray, float]:
     """Aligned output, the applied gain curve (ch 0, dB) every 256 samples (x rate factor; held
     between the engine's updates), seconds spent in process()."""
-    e = ResonanceEngine(EngineConfig(FS, x.shape[0], {"quality": quality}))
+    e = ResonanceEngine(EngineConfig(FS, x.shape[0], {"quality": quality}), detector or DETECTOR)
     p = e.spec.defaults() | params
     n = x.shape[1]
     total = n + e.latency
@@ -323,17 +320,22 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="engine rows only (for tuning)")
     ap.add_argument("--speed", action="store_true", help="the speed section only")
     ap.add_argument("--set", nargs="*", default=[], metavar="ID=VALUE", help="extra engine params")
+    ap.add_argument("--detector", default=None, help="the engine's cut detector: an ONNX file, or 'rule' "
+                    "(default: the shipped model)")
     args = ap.parse_args()
+    global DETECTOR
+    DETECTOR = args.detector
     params = {"amount": -1.0} | {kv.split("=")[0]: float(kv.split("=")[1]) for kv in args.set}
 
     if args.speed:
         speed(params, np.random.default_rng(args.seeds[0]))
         return
     print(f"ResonanceEQ bench, {args.seconds:.0f} s per material and seed, 48 kHz stereo, seeds {args.seeds}")
+    print(f"engine: {ResonanceEngine(EngineConfig(FS, 2), DETECTOR).detector_name} cut detector")
     print(f"engine params: defaults + {params}; peaks +12 dB, Q 20..40, 150 Hz..10 kHz, 6 per material and seed\n")
     pool = Pool()
-    methods = ["engine", "engine, low-latency mode", "engine, amount -0.5", "(a) oracle static notch",
-               "(b) per-bin compressor"]
+    methods = ["engine", "engine, low-latency mode", "engine, amount -0.5", "engine, rule detector",
+               "(a) oracle static notch", "(b) per-bin compressor"]
     details: list[str] = []
     first = None
     for seed in args.seeds:
@@ -355,6 +357,8 @@ def main() -> None:
                      flux(c2))
             y3, c3, _ = run_engine(xin.astype(np.float32), params | {"amount": -0.5})
             pool.add(mname, "engine, amount -0.5", removal(x, xin, y3, peaks), collateral(xin, y3, peaks), flux(c3))
+            y4, c4, _ = run_engine(xin.astype(np.float32), params, detector="rule")
+            pool.add(mname, "engine, rule detector", removal(x, xin, y4, peaks), collateral(xin, y4, peaks), flux(c4))
             ya = oracle_notch(xin, peaks)
             pool.add(mname, "(a) oracle static notch", removal(x, xin, ya, peaks), collateral(xin, ya, peaks))
             comp = PerBinCompressor(xin)
@@ -419,25 +423,27 @@ def main() -> None:
 
 def speed(params: dict, rng: np.random.Generator) -> None:
     print("\nSpeed (this machine, one process() call per hop, stereo; CPU time mean, wall-clock p99)")
-    for q, label in ((0, "normal"), (1, "low latency")):
-        for fs in (48000, 96000):
-            e = ResonanceEngine(EngineConfig(fs, 2, {"quality": q}))
-            p = e.spec.defaults() | params
-            xs = (pink_noise(fs * 4, rng) * 3).astype(np.float32)
-            hops = [xs[:, s : s + e.hop] for s in range(0, xs.shape[1] - e.hop, e.hop)]
-            for h in hops[:50]:
-                e.process(h, p)
-            walls = []
-            c0 = time.process_time()
-            for h in hops[50:]:
-                t0 = time.perf_counter()
-                e.process(h, p)
-                walls.append(time.perf_counter() - t0)
-            cpu = (time.process_time() - c0) / len(walls)
-            hop_s = e.hop / fs
-            print(f"  {label:11s} {fs // 1000:3d} kHz hop {e.hop:4d} latency {e.latency:4d}: per hop "
-                  f"{1e3 * cpu:.3f} ms CPU ({100 * cpu / hop_s:.1f}% of one core, "
-                  f"p99 {100 * np.percentile(walls, 99) / hop_s:.1f}%), offline {hop_s / cpu:.1f}x real time")
+    runs = [(q, label, fs, None) for q, label in ((0, "normal"), (1, "low latency")) for fs in (48000, 96000)]
+    runs.append((0, "normal", 48000, "rule"))  # the learned detector's cost: the same without it
+    for q, label, fs, det in runs:
+        e = ResonanceEngine(EngineConfig(fs, 2, {"quality": q}), det or DETECTOR)
+        p = e.spec.defaults() | params
+        xs = (pink_noise(fs * 4, rng) * 3).astype(np.float32)
+        hops = [xs[:, s : s + e.hop] for s in range(0, xs.shape[1] - e.hop, e.hop)]
+        for h in hops[:50]:
+            e.process(h, p)
+        walls = []
+        c0 = time.process_time()
+        for h in hops[50:]:
+            t0 = time.perf_counter()
+            e.process(h, p)
+            walls.append(time.perf_counter() - t0)
+        cpu = (time.process_time() - c0) / len(walls)
+        hop_s = e.hop / fs
+        name = e.detector_name.split()[0]
+        print(f"  {label:11s} {fs // 1000:3d} kHz hop {e.hop:4d} latency {e.latency:4d} {name:7s}: per hop "
+              f"{1e3 * cpu:.3f} ms CPU ({100 * cpu / hop_s:.1f}% of one core, "
+              f"p99 {100 * np.percentile(walls, 99) / hop_s:.1f}%), offline {hop_s / cpu:.1f}x real time")
 
 
 if __name__ == "__main__":

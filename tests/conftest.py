@@ -8,8 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
+from bandmate.data.resonance import peaking  # noqa: F401 - the DSP tests' injected resonances
 from bandmate.paths import find_plugin
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,15 +21,6 @@ def plugin_path(name: str, fmt: str) -> Path:
         return find_plugin(name, fmt, prefer_build=True)
     except FileNotFoundError as e:
         pytest.fail(str(e))
-
-
-def peaking(f0: float, gain_db: float, q: float, fs: int = 48000) -> tuple[np.ndarray, np.ndarray]:
-    """RBJ peaking-EQ biquad (b, a): injected resonances and random EQs in the DSP tests."""
-    a = 10 ** (gain_db / 40)
-    w0 = 2 * np.pi * f0 / fs
-    al = np.sin(w0) / (2 * q)
-    den = np.array([1 + al / a, -2 * np.cos(w0), 1 - al / a])
-    return np.array([1 + al * a, -2 * np.cos(w0), 1 - al * a]) / den[0], den / den[0]
 
 
 def backend_pid(runtime: Path) -> int | None:

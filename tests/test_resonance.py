@@ -228,9 +228,9 @@ def test_param_changes_do_not_click(quality):
 
 
 def test_held_partials_are_left_alone_while_a_resonance_on_hits_is_cut():
-    """Cuts are detected on the smoothed rise in power: a held partial adds little, hits ringing through
-    a resonance add their whole excess. The partials stand ~16 dB over the hits' floor; detecting on the
-    power itself (ONSET_TAU_MS = 0, the engine before) cuts them by ~12 dB."""
+    """The rule (the fallback cut detector) detects on the smoothed rise in power: a held partial adds
+    little, hits ringing through a resonance add their whole excess. The partials stand ~16 dB over the
+    hits' floor; detecting on the power itself (ONSET_TAU_MS = 0, the engine before) cuts them by ~12 dB."""
     n = 4 * FS
     t = np.arange(n) / FS
     hits = pink(n, 11) * np.exp(-(t % 0.125) / 0.03) * 2.0  # a hit every 125 ms
@@ -238,7 +238,7 @@ def test_held_partials_are_left_alone_while_a_resonance_on_hits_is_cut():
     tones = sum(0.02 * np.sin(2 * np.pi * f * t) for f in (1500.0, 1800.0, 3600.0))
     x = hits + tones
     xin = ss.lfilter(b, a, hits, axis=-1) + tones
-    e = ResonanceEngine(EngineConfig(FS, 2))
+    e = ResonanceEngine(EngineConfig(FS, 2), "rule")
     y = e.process_buffer(xin, {"amount": -1.0})
     s = slice(2 * FS, None)
     for f in (1500.0, 1800.0, 3600.0):

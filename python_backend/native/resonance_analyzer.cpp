@@ -124,6 +124,7 @@ ResonanceAnalyzer::ResonanceAnalyzer(ResonanceTables tables)
     spec_.resize(C * std::max(bins_max, K));
     pow_.resize(C * bins_max);
     grid_pow_.resize(C * G);
+    grid_main_.assign(C * G, 0.0);
     lev_.resize(2 * C * G);
     env_.resize(2 * C * G);
     flat_.resize(C * nl_);
@@ -173,7 +174,10 @@ void ResonanceAnalyzer::reset() {
     std::fill(makeup_.begin(), makeup_.end(), 0.0);
     std::fill(lbuf_.begin(), lbuf_.end(), 0.0);
     lw_ = n_long_;
+    std::fill(grid_main_.begin(), grid_main_.end(), 0.0);
     ms_cur_ = false;
+    ms_switched_ = false;
+    rows_ = 1;
     filter_on_ = false;
     gk_rows_ = 1;
 }
@@ -271,11 +275,12 @@ void ResonanceAnalyzer::prominence(int rows, bool onset) {
     }
 }
 
-void ResonanceAnalyzer::detect(int rows, bool cut) {
+void ResonanceAnalyzer::detect(int rows, bool cut, const double* main_db) {
     const int G = G_, nl = nl_;
     prominence(rows, cut && !t_.a_onset.empty());
     for (int r = 0; r < rows; ++r) {
         double* x = &lev_[static_cast<std::size_t>(r) * G];
+        if (main_db) std::copy_n(main_db + static_cast<std::size_t>(r) * G, G, x);
         const double* xl = &lev_[static_cast<std::size_t>(rows + r) * G];
         const double* flat = &flat_[static_cast<std::size_t>(r) * nl];
         // the low path counts only where the spectrum is noise-like (flat)
@@ -330,29 +335,41 @@ void ResonanceAnalyzer::minimum_phase(int rows, const double* gain_db, const dou
 
 void ResonanceAnalyzer::update(const double* x, std::ptrdiff_t x_row, long end, const Settings& s,
                                const double* energy, PartitionedConvolver& conv) {
+    analyze(x, x_row, end, s);
+    finish(s, energy, conv, nullptr);
+}
+
+void ResonanceAnalyzer::analyze(const double* x, std::ptrdiff_t x_row, long end, const Settings& s) {
     const bool ms = C_ == 2 && s.mid_side;
-    const bool ms_prev = ms_cur_;
-    if (ms != ms_cur_) {  // domain switch: start the new domain from the channel mean
+    ms_switched_ = ms != ms_cur_;
+    if (ms_switched_) {  // domain switch: start the new domain from the channel mean
         for (std::vector<double>* st : {&ps_, &prev_, &os_, &psl_, &g_, &makeup_}) average_rows(*st);
         ms_cur_ = ms;
     }
     const double link = C_ == 2 ? s.stereo_link : 0.0;
-    const int rows = C_ == 1 || link >= kLinked ? 1 : C_;  // fully linked: one detector and one filter for both
-    smooth_powers(x, x_row, end, rows, ms, link);
+    rows_ = C_ == 1 || link >= kLinked ? 1 : C_;  // fully linked: one detector and one filter for both
+    smooth_powers(x, x_row, end, rows_, ms, link);
+}
+
+void ResonanceAnalyzer::finish(const Settings& s, const double* energy, PartitionedConvolver& conv,
+                               const double* main_db) {
+    const int rows = rows_;
     if (s.amount != 0.0 && s.depth_db > 0.0) {
         if (gain_table_.empty()) throw std::logic_error("ResonanceAnalyzer: set_gain_table before update");
-        detect(rows, s.amount < 0.0);
+        detect(rows, s.amount < 0.0, s.amount < 0.0 ? main_db : nullptr);
     } else {
         std::fill(target_.begin(), target_.begin() + rows * G_, 0.0);
     }
     move_curve(rows, s.amount, energy);
-    install_filter(rows, s.amount <= 0.0, ms, ms != ms_prev, conv);
+    install_filter(rows, s.amount <= 0.0, ms_cur_, ms_switched_, conv);
+    ms_switched_ = false;
 }
 
 void ResonanceAnalyzer::smooth_powers(const double* x, std::ptrdiff_t x_row, long end, int rows, bool ms,
                                       double link) {
     const int G = G_;
     power(x + (end - n_short_), x_row, fft_short_, t_.win_short, ms, link, t_.map_short, grid_pow_.data());
+    std::copy_n(grid_pow_.begin(), static_cast<std::size_t>(rows) * G, grid_main_.begin());
     for (int r = 0; r < rows; ++r) {
         double* ps = &ps_[static_cast<std::size_t>(r) * G];
         const double* p = &grid_pow_[static_cast<std::size_t>(r) * G];

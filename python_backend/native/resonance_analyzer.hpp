@@ -81,6 +81,14 @@ public:
     // wet energies (emphasis make-up). Installs a new filter in conv when it changed.
     void update(const double* x, std::ptrdiff_t x_row, long end, const Settings& s, const double* energy,
                 PartitionedConvolver& conv);
+    // update() in two steps, so a learned detector can look at the spectra in between: analyze()
+    // computes and smooths the spectra (main_power() then holds the main path's grid power, (rows,
+    // G)); finish() detects, moves the curve and installs the filter. main_db, if not null, is the
+    // main path's prominence for cuts (rows, G) dB, replacing the rule's (the low path still counts).
+    void analyze(const double* x, std::ptrdiff_t x_row, long end, const Settings& s);
+    void finish(const Settings& s, const double* energy, PartitionedConvolver& conv, const double* main_db);
+    const double* main_power() const { return grid_main_.data(); }
+    int rows() const { return rows_; }  // detector/filter rows of the last analyze(): 1 when linked
 
     void reset();  // zero state, identity filter (the tables are kept)
 
@@ -102,7 +110,7 @@ private:
     void smooth_powers(const double* x, std::ptrdiff_t x_row, long end, int rows, bool ms, double link);  // ps_, os_, psl_
     // lev_: (2 rows, G) dB, main path (its smoothed rise when `onset`) then low path; flat_: (rows, nl) dB
     void prominence(int rows, bool onset);
-    void detect(int rows, bool cut);  // target_ (rows, G): the gain curve the one-poles move toward
+    void detect(int rows, bool cut, const double* main_db);  // target_ (rows, G): the gain curve the one-poles move toward
     void move_curve(int rows, double amount, const double* energy);  // g_ toward target_; makeup_
     // the identity, or a new filter when the curve moved more than skip_db (or rows / domain changed)
     void install_filter(int rows, bool cut, bool ms, bool ms_switched, PartitionedConvolver& conv);
@@ -126,6 +134,9 @@ private:
     int gk_rows_ = 1;
     std::vector<double> gk_, gk_makeup_;  // (rows, K) dB and (rows) dB the playing filter was built from
     // scratch
+    int rows_ = 1;
+    bool ms_switched_ = false;
+    std::vector<double> grid_main_;  // (rows, G) the main path's grid power of the last analyze()
     std::vector<double> frame_, pow_, grid_pow_, lev_, env_, flat_, mean_, logs_, tmp_, ext_, target_, gk_new_,
         cep_, fir_;
     std::vector<RealFft::cpx> spec_;

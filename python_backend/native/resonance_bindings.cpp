@@ -110,7 +110,8 @@ ResonanceAnalyzer make(int channels, int update, int decimate, int fade, const p
 }
 
 void update(ResonanceAnalyzer& self, const py::object& x_obj, long end, bool mid_side, double stereo_link,
-            double amount, double depth_db, const py::object& energy_obj, PartitionedConvolver& conv) {
+            double amount, double depth_db, const py::object& energy_obj, PartitionedConvolver& conv,
+            const py::object& detector) {
     py::array x = in_place(x_obj, "x", 2);
     if (x.shape(0) != self.channels())
         throw std::invalid_argument("x must have " + std::to_string(self.channels()) + " rows, got " + shape_str(x));
@@ -123,8 +124,27 @@ void update(ResonanceAnalyzer& self, const py::object& x_obj, long end, bool mid
     if (conv.channels() != self.channels() || conv.n_fir() != 2 * (self.bins() - 1))
         throw std::invalid_argument("conv must have the analyzer's channels and n_fir");
     const ResonanceAnalyzer::Settings s{mid_side, stereo_link, amount, depth_db};
-    self.update(static_cast<const double*>(x.data()), x.strides(0) / static_cast<py::ssize_t>(sizeof(double)), end, s,
-                static_cast<const double*>(energy.data()), conv);
+    const double* e = static_cast<const double*>(energy.data());
+    const double* xd = static_cast<const double*>(x.data());
+    const std::ptrdiff_t x_row = x.strides(0) / static_cast<py::ssize_t>(sizeof(double));
+    if (detector.is_none()) {
+        self.update(xd, x_row, end, s, e, conv);
+        return;
+    }
+    self.analyze(xd, x_row, end, s);
+    const int rows = self.rows(), G = self.grid_points();
+    py::array_t<double> power({rows, G});
+    std::copy_n(self.main_power(), static_cast<std::size_t>(rows) * G, power.mutable_data());
+    py::object res = detector(power);
+    if (res.is_none()) {
+        self.finish(s, e, conv, nullptr);
+        return;
+    }
+    auto db = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(res);
+    if (!db || db.ndim() != 2 || db.shape(0) != rows || db.shape(1) != G)
+        throw std::invalid_argument("detector must return None or a (" + std::to_string(rows) + ", " +
+                                    std::to_string(G) + ") array of prominences (dB)");
+    self.finish(s, e, conv, db.data());
 }
 
 py::array_t<double> uniform_filter(const py::object& x_obj, int size) {
@@ -204,10 +224,13 @@ their parameters change.)doc")
             },
             py::arg("xp"), py::arg("fp"), "Prominence above threshold (dB) -> gain (dB), as np.interp(x, xp, fp).")
         .def("update", &update, py::arg("x"), py::arg("end"), py::arg("mid_side"), py::arg("stereo_link"),
-             py::arg("amount"), py::arg("depth_db"), py::arg("energy"), py::arg("conv"), R"doc(
+             py::arg("amount"), py::arg("depth_db"), py::arg("energy"), py::arg("conv"),
+             py::arg("detector") = py::none(), R"doc(
 One analysis update. x: (channels, n) float64 input history, newest sample at end - 1; energy:
 (2, channels, 1) float64 smoothed dry/wet energies; conv: the engine's PartitionedConvolver, which
-gets the new filter (or the identity) when it changed.)doc")
+gets the new filter (or the identity) when it changed. detector: None, or a callable called once
+per update with the main path's grid power (rows, G) (rows = 1 when the channels are linked);
+it returns None (the rule detects) or the main path's prominence for cuts, (rows, G) dB.)doc")
         .def("reset", &ResonanceAnalyzer::reset, "Zero state, identity filter; the tables are kept.")
         .def(
             "last_gain_db",

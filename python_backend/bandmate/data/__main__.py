@@ -1,6 +1,8 @@
 """CLI: python -m bandmate.data build|bass [--out data_cache] [--seed 0] [--limit N] [--jobs 2]
+     python -m bandmate.data resonance [--out data_cache/resonance] [--clips 240] [--start 0] [--no-solo]
 
-``build`` makes the DrumNet cache, ``bass`` the BassNet cache (bandmate.data.bass) in the same folder."""
+``build`` makes the DrumNet cache, ``bass`` the BassNet cache (bandmate.data.bass) in the same folder,
+``resonance`` the clips of ResonanceEQ's learned detector (bandmate.data.resonance)."""
 
 from __future__ import annotations
 
@@ -20,7 +22,17 @@ def main(argv: list[str] | None = None) -> int:
         b.add_argument("--seed", type=int, default=0)
         b.add_argument("--limit", type=int, default=None, help="at most N MMA grooves and N real songs (quick tests)")
         b.add_argument("--jobs", type=int, default=2, help="parallel mma/fluidsynth processes")
+    r = sub.add_parser("resonance", help="render the ResonanceEQ detector clips")
+    r.add_argument("--out", type=Path, default=Path("data_cache/resonance"))
+    r.add_argument("--clips", type=int, default=240)
+    r.add_argument("--start", type=int, default=0, help="first clip index (run two processes on halves)")
+    r.add_argument("--no-solo", action="store_true", help="grooves only, no solo line or pad")
     args = ap.parse_args(argv)
+    if args.cmd == "resonance":
+        from bandmate.data.resonance import build_resonance
+
+        print(f"{build_resonance(args.out, args.clips, args.start, not args.no_solo)} clips in {args.out}")
+        return 0
     if args.cmd == "bass":
         from bandmate.data.bass import build_bass
 

@@ -22,14 +22,18 @@ channels), optionally in mid/side. Two detection paths:
   in by the spectral flatness over +-1/3 octave (``FLAT_DB``); in tonal material the main path
   decides alone.
 
-*Cuts are detected on movement*: for amount < 0 the main path's prominence is taken not of the
-smoothed power but of its smoothed rise (the positive power change since the last update,
-one-pole ``ONSET_TAU_MS`` at 1 kHz, scaled like the detector). A resonance rings on everything that
-moves through it (hits, note onsets), a held partial adds little rise, so sustained notes are
-left alone more than before (music collateral 2.85 -> 2.18 dB at equal removal, bench/RESULTS.md).
-A partial far above the floor still rises with the noise under it (the power's cross term), and
-vibrato moves a partial's energy between bins, so on music many partials are still cut. Emphasis
-(amount > 0) lifts steady harmonics and keeps detecting on the power.
+*Cuts: the learned detector* (``resonance_detector``, ``onnx_models/resonance_detector.onnx``):
+for amount < 0 the main path's prominence comes from a small convolutional net that sees the
+main path's spectra of the last updates and predicts the boost (dB) a resonance adds at each grid
+point; it was trained on rendered music with injected resonances and tells a fixed-frequency
+boost from partials of the same width and prominence far better than any per-frequency rule
+tried (bench/RESULTS.md). Its boost maps onto the threshold table (the cut starts where it passes
+``LEARNED_BOOST_THR_DB``, set by Selectivity) and then runs through the same gain table, depth,
+dilation and attack/release; the low path is added as below. Without the model file (or with
+``detector_model="rule"``) cuts use the rule: the prominence of the main path's smoothed *rise*
+in power (the positive power change since the last update, one-pole ``ONSET_TAU_MS`` at 1 kHz,
+scaled like the detector): a resonance rings on everything that moves through it, a held partial
+adds little. Emphasis (amount > 0) lifts steady harmonics and always detects on the power.
 
 Per path: prominence = 10 log10(power / envelope), the envelope a robust two-pass +-1/3-octave
 moving average in the power domain (second pass with peaks clipped to the first envelope + 2 dB),
@@ -90,6 +94,7 @@ import numpy as np
 import scipy.signal as ssig
 import scipy.sparse as sps
 
+from bandmate.engines import resonance_detector
 from bandmate.engines.base import Engine, EngineConfig
 from bandmate.engines.native import PartitionedConvolver, ResonanceAnalyzer
 from bandmate.engines.spectrum import bins_to_grid
@@ -117,7 +122,7 @@ DETECT_TAU_MS = 120.0  # power smoothing before detection (at 1 kHz, scaled with
 DETECT_TAU_LONG_MS = 150.0  # ... of the low path
 LONG_SD = 1  # low path: smoothing across +-LONG_SD grid points (its estimate has few averages)
 LONG_THR_DB = -0.5  # low path: threshold offset
-FLAT_DB = (-6.0, -3.0)  # low path gated in by spectral flatness (dB, over +-1/3 octave): noise-like only
+FLAT_DB = (-3.0, -1.5)  # low path gated in by spectral flatness (dB, over +-1/3 octave): noise-like only
 LONG_GATE_DB = 30.0  # prominence removed from the low path where it is gated out
 RESOLVE_HZ = 84.0  # detection fades out an octave below: a Q 20 peak there is narrower than the 4.2 Hz
 #                   resolution of the 341 ms window, so it cannot be told from a bass note
@@ -125,6 +130,8 @@ ONSET_TAU_MS = 300.0  # cuts: smoothing of the main path's rise in power (at 1 k
 #                      0 detects cuts on the smoothed power itself (the engine before 2026-11-21)
 MAKEUP_TAU_MS = 100.0
 EMPHASIS_THR_OFFSET_DB = 2.0  # emphasis reacts to smaller peaks than suppression
+# learned detector (cuts): predicted boost (dB) where the cut starts, at selectivity 0 and 1
+LEARNED_BOOST_THR_DB = (0.3, 1.5)
 
 
 def _hann(n: int) -> np.ndarray:
@@ -134,7 +141,10 @@ def _hann(n: int) -> np.ndarray:
 class ResonanceEngine(Engine):
     name = "resonance"
 
-    def __init__(self, config: EngineConfig):
+    def __init__(self, config: EngineConfig, detector_model: str | None = None):
+        """detector_model: the learned cut detector's ONNX file (None: $BANDMATE_RESONANCE_MODEL, else
+        the shipped one; "rule": the rule-based detector). A missing or unreadable model falls back
+        to the rule; ``detector_name`` says which one runs."""
         super().__init__(config)
         rf = self.spec.rate_factor(self.sample_rate)
         self.rate_factor = rf
@@ -236,6 +246,7 @@ class ResonanceEngine(Engine):
             long_sd=LONG_SD, flat_db=FLAT_DB, long_gate_db=LONG_GATE_DB, skip_db=SKIP_DB,
             meter_edges=self._meter_edges, a_onset=self._a_onset,
         )
+        self._det, self.detector_name = resonance_detector.load(ng, detector_model)
         self.reset()
 
     # ------------------------------------------------------------------ state
@@ -246,6 +257,8 @@ class ResonanceEngine(Engine):
         self._w = self._hist  # write position: samples [w - hist, w) are the history
         self._conv.reset()  # zero history, identity filter
         self._an.reset()  # zero analysis state (smoothed powers, curve, make-up, low-path input)
+        if self._det is not None:
+            self._det.reset()
         self._energy = np.zeros((2, C, 1))  # smoothed (dry, wet) energy per channel, for the make-up gain
         self._emphasis = False
         self._phase = 0
@@ -276,7 +289,12 @@ class ResonanceEngine(Engine):
 
     def _build_thr(self, selectivity: float, tilt: float):
         thr = 0.5 + 7.0 * selectivity
-        return (thr - tilt * self._lg,)
+        table = thr - tilt * self._lg
+        if self._det is not None:  # the learned detector maps its boost onto this threshold ...
+            lo, hi = LEARNED_BOOST_THR_DB
+            self._det.threshold = table - 0.5 * KNEE_DB  # ... so the knee starts at boost_threshold
+            self._det.boost_threshold = lo + (hi - lo) * selectivity
+        return (table,)
 
     def _build_band(self, low: float, high: float):
         f = self.grid
@@ -329,7 +347,10 @@ class ResonanceEngine(Engine):
         self._emphasis = amount > 0.0
         ms = C == 2 and params.get("mid_side", 0.0) >= 0.5
         link = float(params.get("stereo_link", 1.0)) if C == 2 else 0.0
-        an.update(self._buf, self._w, ms, link, amount, depth, self._energy, self._conv)
+        det = self._det
+        if det is not None:
+            det.cutting = amount < 0.0 and depth > 0.0
+        an.update(self._buf, self._w, ms, link, amount, depth, self._energy, self._conv, det)
 
         self._meter_count += 1
         if self._meter_count % 4 == 1:  # meters at ~1/4 of the analysis rate
