@@ -1,4 +1,8 @@
-"""Study (not shipped): can a small learned detector tell injected resonances from partials?
+"""Study: can a small learned detector tell injected resonances from partials? (Its answer led to the
+shipped detector: ``bandmate.engines.resonance_detector``, trained by ``python -m bandmate.train
+resonance`` on ``bandmate.data.resonance`` clips, scored inside the engine by resonance_quality.py.
+This script keeps the first, smaller net and its prototype pipeline for the comparison in
+bench/RESULTS.md; its ``data`` step now writes the shipped recipe's clips.)
 
     PYTHONPATH=python_backend python bench/resonance_detector_study.py data --clips 100 &  # ~8 min, with:
     PYTHONPATH=python_backend python bench/resonance_detector_study.py data --clips 200 --start 100

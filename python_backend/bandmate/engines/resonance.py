@@ -122,7 +122,7 @@ DETECT_TAU_MS = 120.0  # power smoothing before detection (at 1 kHz, scaled with
 DETECT_TAU_LONG_MS = 150.0  # ... of the low path
 LONG_SD = 1  # low path: smoothing across +-LONG_SD grid points (its estimate has few averages)
 LONG_THR_DB = -0.5  # low path: threshold offset
-FLAT_DB = (-3.0, -1.5)  # low path gated in by spectral flatness (dB, over +-1/3 octave): noise-like only
+FLAT_DB = (-4.5, -2.5)  # low path gated in by spectral flatness (dB, over +-1/3 octave): noise-like only
 LONG_GATE_DB = 30.0  # prominence removed from the low path where it is gated out
 RESOLVE_HZ = 84.0  # detection fades out an octave below: a Q 20 peak there is narrower than the 4.2 Hz
 #                   resolution of the 341 ms window, so it cannot be told from a bass note
@@ -292,8 +292,7 @@ class ResonanceEngine(Engine):
         table = thr - tilt * self._lg
         if self._det is not None:  # the learned detector maps its boost onto this threshold ...
             lo, hi = LEARNED_BOOST_THR_DB
-            self._det.threshold = table - 0.5 * KNEE_DB  # ... so the knee starts at boost_threshold
-            self._det.boost_threshold = lo + (hi - lo) * selectivity
+            self._det.set_threshold(table - 0.5 * KNEE_DB, lo + (hi - lo) * selectivity)  # the knee starts there
         return (table,)
 
     def _build_band(self, low: float, high: float):

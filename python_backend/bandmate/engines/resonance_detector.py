@@ -13,8 +13,10 @@ the engine's threshold table, soft knee, gain table, depth and the low path work
 rule; the engine sets ``threshold`` to its table minus half the knee, so the cut starts where the
 predicted boost passes ``boost_threshold``.
 
-Runtime: onnxruntime, one thread, ~0.5 ms per update (47 updates/s). When the model file is
-missing or unreadable, ``load`` returns None and the engine uses the rule (``detector_name``).
+Runtime: onnxruntime, one thread, every ``EVERY``-th update (0.2..0.9 ms per run, cold hops the
+slower end); in between the last prediction is held. More often buys a little removal for more CPU
+and collateral (bench/RESULTS.md). When the model file is missing or unreadable, ``load`` returns
+None and the engine uses the rule (``detector_name``).
 """
 
 from __future__ import annotations
@@ -29,12 +31,15 @@ DEFAULT_MODEL = MODEL_DIR / "resonance_detector.onnx"
 ENV_MODEL = "BANDMATE_RESONANCE_MODEL"  # a path, or "rule" to use the rule-based detector
 INPUT_NAME, OUTPUT_NAME = "log_power", "boost_db"
 SLOPE = 3.0  # prominence dB per predicted boost dB (the gain table then adds its own slope)
-SMOOTH = 1.0  # one-pole coefficient on the predicted boost per update (1: none)
+EVERY = 8  # the net runs every EVERY-th update (5.9 per second; the history every update): see the model card
 FLOOR = 1e-12
 
 
 class LearnedDetector:
-    """The callable handed to ``ResonanceAnalyzer.update`` (one per engine instance)."""
+    """The callable handed to ``ResonanceAnalyzer.update`` (one per engine instance). Per update it
+    only stores the spectrum (a ring); the net runs every ``EVERY``-th update while cutting, and the
+    prominence it maps to is kept until the next run or threshold change (the backend's hops are
+    cold: every array operation per update costs)."""
 
     def __init__(self, session, grid_points: int):
         self.session = session
@@ -45,34 +50,42 @@ class LearnedDetector:
         self.context = int(meta.shape[1])
         self.G = grid_points
         self.cutting = False
-        self.threshold = np.zeros(grid_points)  # the engine's threshold table (dB), for the mapping
-        self.boost_threshold = 0.5  # predicted boost (dB) at which the cut starts
-        self.last_boost: np.ndarray | None = None  # (rows, G) dB, for benches
+        self._threshold = np.zeros(grid_points)  # the engine's threshold table (dB), for the mapping
+        self._boost_threshold = 0.5  # predicted boost (dB) at which the cut starts
         self.reset()
 
     def reset(self) -> None:
-        self._hist: np.ndarray | None = None  # (rows, context, G) log10 power, oldest first
-        self.last_boost = None
+        self._ring: np.ndarray | None = None  # (rows, context, G) power; slot _pos is the oldest
+        self._pos = 0
+        self._count = 0
+        self.last_boost: np.ndarray | None = None  # (rows, G) dB of the last run (benches read it)
+        self._prom: np.ndarray | None = None
+
+    def set_threshold(self, threshold: np.ndarray, boost_threshold: float) -> None:
+        self._threshold, self._boost_threshold = threshold, boost_threshold
+        self._prom = None
 
     def __call__(self, power: np.ndarray) -> np.ndarray | None:
-        lp = np.log10(power + FLOOR).astype(np.float32)
-        h = self._hist
-        if h is None or h.shape[0] != lp.shape[0]:
-            if h is None:  # (re)start: the history is the first spectrum repeated
-                h = np.repeat(lp[:, None, :], self.context, axis=1)
+        ring = self._ring
+        if ring is None or ring.shape[0] != power.shape[0]:
+            if ring is None:  # (re)start: the history is the first spectrum repeated
+                ring = np.repeat(power[:, None, :], self.context, axis=1)
             else:  # linked <-> unlinked: continue from the channel mean
-                h = np.repeat(h.mean(axis=0, keepdims=True), lp.shape[0], axis=0)
-            self._hist = h
-        h[:, :-1] = h[:, 1:]
-        h[:, -1] = lp
+                ring = np.repeat(ring.mean(axis=0, keepdims=True), power.shape[0], axis=0)
+            self._ring, self.last_boost, self._prom = ring, None, None
+        ring[:, self._pos] = power
+        self._pos = (self._pos + 1) % self.context
         if not self.cutting:
             return None
-        boost = self.session.run([OUTPUT_NAME], {INPUT_NAME: h})[0].astype(np.float64)
-        last = self.last_boost
-        if SMOOTH < 1.0 and last is not None and last.shape == boost.shape:
-            boost = last + SMOOTH * (boost - last)
-        self.last_boost = boost
-        return self.threshold + SLOPE * (boost - self.boost_threshold)
+        self._count += 1
+        if self.last_boost is None or self._count % EVERY == 0:
+            p = self._pos  # oldest first
+            hist = np.log10(np.concatenate([ring[:, p:], ring[:, :p]], axis=1) + FLOOR).astype(np.float32)
+            self.last_boost = self.session.run([OUTPUT_NAME], {INPUT_NAME: hist})[0].astype(np.float64)
+            self._prom = None
+        if self._prom is None:
+            self._prom = self._threshold + SLOPE * (self.last_boost - self._boost_threshold)
+        return self._prom
 
 
 def load(grid_points: int, model_path: str | os.PathLike | None = None) -> tuple[LearnedDetector | None, str]:

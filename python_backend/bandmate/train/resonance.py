@@ -1,20 +1,21 @@
 """Train ResonanceEQ's learned cut detector (torch, CPU) and export it to ONNX.
 
-    python -m bandmate.data resonance [--out data_cache/resonance] [--clips 200]   # ~15 min, 2 cores
-    python -m bandmate.train resonance [--data data_cache/resonance ...] [--out onnx_models/resonance_detector.onnx]
+    python -m bandmate.data resonance --out DIR [--clips 240] [--no-solo]   # ~15 s per clip and process
+    python -m bandmate.train resonance --data DIR [DIR ...] [--out onnx_models/resonance_detector.onnx]
+    (the shipped model's exact commands: onnx_models/resonance_detector.md)
 
 Task: from the engine's main-path spectra (4096-point Hann windows every 1024 samples at 48 kHz,
-channel-mean power on the 96-per-octave grid, log10; ``ResonanceAnalyzer.main_power``) of the
+channel-mean power on the 96-per-octave grid, log10: what ``ResonanceAnalyzer`` hands its detector) of the
 last ``CONTEXT`` updates, predict how many dB a resonance currently boosts each grid point
 (0 where there is none). Data: ``bandmate.data.resonance`` (rendered MMA grooves with random
 peaking resonances injected; the target is the injected filters' response on the grid).
 
 Model (``ResonanceDetectorNet``): level-invariant input (each update's dB minus a +-1/3-octave
 moving average of the newest update), the updates as input channels of a 1-D convolution across
-frequency (weights shared over frequency, so any grid length works: 44.1..192 kHz), then
-residual dilated convolutions (dilations 2..32: about +-0.7 octave of context, enough to see a
-note's neighbouring partials), a softplus output in dB. ~12k multiply-adds per grid point, so one
-update costs ~0.5 ms in onnxruntime (one thread).
+frequency (weights shared over frequency, so any grid length works: 44.1..192 kHz; stride 2, so
+the rest runs at 48 points per octave), then residual dilated convolutions (about +-0.7 octave of
+context, enough to see a note's neighbouring partials), interpolated back to the grid, a softplus
+output in dB. ~6k multiply-adds per grid point: ~0.2 ms per run in onnxruntime (one thread).
 """
 
 from __future__ import annotations
@@ -27,24 +28,27 @@ import numpy as np
 
 CONTEXT = 16  # updates of history (341 ms at 1024 samples / 48 kHz)
 CHANNELS = 24
+STRIDE = 2  # the net's resolution: every STRIDE-th grid point (48 per octave)
 DILATIONS = (2, 4, 8, 16, 32)
 ENV_HALF = 32  # +-1/3 octave on the 96-per-octave grid
 INPUT_NAME, OUTPUT_NAME = "log_power", "boost_db"
 BOOST_WEIGHT = 10.0  # extra loss weight where the target > 1 dB: resonances are sparse
 
 
-def build_net(context: int = CONTEXT, channels: int = CHANNELS):
+def build_net(context: int = CONTEXT, channels: int = CHANNELS, stride: int = STRIDE):
     import torch.nn.functional as F
     from torch import nn
 
     class ResonanceDetectorNet(nn.Module):
-        """(B, T, G) log10 grid powers of the last T updates (oldest first) -> (B, G) boost (dB) now."""
+        """(B, T, G) log10 grid powers of the last T updates (oldest first) -> (B, G) boost (dB) now.
+        stride 2: the convolutions after the first run on every second grid point (half the cost),
+        the output is interpolated back to the grid."""
 
         def __init__(self):
             super().__init__()
-            self.inp = nn.Conv1d(context, channels, 9, padding=4)
+            self.inp = nn.Conv1d(context, channels, 9, padding=4, stride=stride)
             self.blocks = nn.ModuleList(
-                nn.Conv1d(channels, channels, 3, padding=d, dilation=d) for d in DILATIONS)
+                nn.Conv1d(channels, channels, 3, padding=d // stride, dilation=d // stride) for d in DILATIONS)
             self.out = nn.Conv1d(channels, 1, 1)
 
         def forward(self, x):
@@ -53,7 +57,10 @@ def build_net(context: int = CONTEXT, channels: int = CHANNELS):
             h = F.relu(self.inp((db - ref) * 0.1))
             for conv in self.blocks:
                 h = h + F.relu(conv(h))
-            return 4.0 * F.softplus(self.out(h)[:, 0, :])
+            y = self.out(h)
+            if stride > 1:
+                y = F.interpolate(y, scale_factor=float(stride), mode="linear", align_corners=False)[:, :, : x.shape[2]]
+            return 4.0 * F.softplus(y[:, 0, :])
 
     return ResonanceDetectorNet()
 
@@ -91,7 +98,8 @@ def loss_fn(pred, y):
     return ((pred - y) ** 2 * (1.0 + BOOST_WEIGHT * (y > 1.0))).mean()
 
 
-def train(data: list[Path], steps: int, seed: int = 0, lr: float = 1e-3, context: int = CONTEXT, log=print):
+def train(data: list[Path], steps: int, seed: int = 0, lr: float = 1e-3, context: int = CONTEXT,
+          channels: int = CHANNELS, stride: int = STRIDE, log=print):
     import torch
 
     torch.manual_seed(seed)
@@ -101,7 +109,7 @@ def train(data: list[Path], steps: int, seed: int = 0, lr: float = 1e-3, context
     train_idx = [[i for i in range(len(xs)) if folder[i] == k and i % 10] for k in range(len(data))]
     rng = np.random.default_rng(seed)
     vx, vy = (torch.from_numpy(a) for a in batches(xs, ys, val_idx, np.random.default_rng(1), 512, context))
-    net = build_net(context)
+    net = build_net(context, channels, stride)
     opt = torch.optim.AdamW(net.parameters(), lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=0.05)
     t0, best, best_state = time.time(), float("inf"), None
@@ -120,8 +128,9 @@ def train(data: list[Path], steps: int, seed: int = 0, lr: float = 1e-3, context
                 best, best_state = v, {k: t.clone() for k, t in net.state_dict().items()}
             log(f"step {s} train {loss.item():.3f} val {v:.3f} ({time.time() - t0:.0f} s)")
     net.load_state_dict(best_state)
-    return net, {"val_loss": best, "context": context, "steps": steps, "folders": [str(d) for d in data],
-                 "train_clips": [len(g) for g in train_idx], "val_clips": [len(g) for g in val_idx]}
+    return net, {"val_loss": best, "context": context, "channels": channels, "stride": stride, "steps": steps,
+                 "folders": [str(d) for d in data], "train_clips": [len(g) for g in train_idx],
+                 "val_clips": [len(g) for g in val_idx]}
 
 
 def export_onnx(net, path: Path, context: int, grid_points: int = 957) -> None:
@@ -159,14 +168,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=8000)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--context", type=int, default=CONTEXT, help="analysis updates the model sees")
+    ap.add_argument("--channels", type=int, default=CHANNELS)
+    ap.add_argument("--stride", type=int, default=STRIDE, choices=(1, 2))
     ap.add_argument("--export-only", action="store_true", help="re-export --out's .pt (no training)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.export_only:
-        net = build_net(args.context)
+        net = build_net(args.context, args.channels, args.stride)
         net.load_state_dict(torch.load(args.out.with_suffix(".pt")))
     else:
-        net, info = train(args.data, args.steps, context=args.context, log=lambda m: print(m, flush=True))
+        net, info = train(args.data, args.steps, context=args.context, channels=args.channels, stride=args.stride,
+                          log=lambda m: print(m, flush=True))
         args.out.parent.mkdir(parents=True, exist_ok=True)
         torch.save(net.state_dict(), args.out.with_suffix(".pt"))
         args.out.with_suffix(".train.json").write_text(json.dumps(info, indent=1) + "\n")
