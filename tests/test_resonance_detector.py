@@ -104,6 +104,25 @@ def test_detector_output_of_the_wrong_shape_is_rejected():
         e.process_buffer(pink(4096, 3).astype(np.float32), {"amount": -1.0})
 
 
+def test_a_detector_that_fails_raises_and_the_engine_goes_on():
+    x = pink(FS // 2, 6).astype(np.float32)
+    e = ResonanceEngine(EngineConfig(FS, 2), "rule")
+
+    class Broken(Spy):
+        def __call__(self, power):
+            raise RuntimeError("detector broke")
+
+    e._det = Broken()
+    p = e.spec.defaults() | {"amount": -1.0, "mid_side": 1.0}  # a pending domain switch, too
+    with pytest.raises(RuntimeError, match="detector broke"):
+        e.process(x[:, : e.hop], p)
+    e._det = Spy()
+    y = np.concatenate([e.process(x[:, s : s + e.hop], p)[0] for s in range(e.hop, x.shape[1] - e.hop + 1, e.hop)],
+                       axis=1)
+    assert np.isfinite(y).all() and np.abs(y).max() > 0.1
+    assert len(e._det.powers) > 20
+
+
 def test_missing_or_corrupt_model_falls_back_to_the_rule(tmp_path, monkeypatch):
     x = pink(FS // 2, 4).astype(np.float32)
     rule = ResonanceEngine(EngineConfig(FS, 2), "rule")

@@ -341,10 +341,10 @@ void ResonanceAnalyzer::update(const double* x, std::ptrdiff_t x_row, long end, 
 
 void ResonanceAnalyzer::analyze(const double* x, std::ptrdiff_t x_row, long end, const Settings& s) {
     const bool ms = C_ == 2 && s.mid_side;
-    ms_switched_ = ms != ms_cur_;
-    if (ms_switched_) {  // domain switch: start the new domain from the channel mean
+    if (ms != ms_cur_) {  // domain switch: start the new domain from the channel mean
         for (std::vector<double>* st : {&ps_, &prev_, &os_, &psl_, &g_, &makeup_}) average_rows(*st);
         ms_cur_ = ms;
+        ms_switched_ = true;  // until a finish() installs a filter (kept if a detector throws in between)
     }
     const double link = C_ == 2 ? s.stereo_link : 0.0;
     rows_ = C_ == 1 || link >= kLinked ? 1 : C_;  // fully linked: one detector and one filter for both
