@@ -123,7 +123,7 @@ def test_a_detector_that_fails_raises_and_the_engine_goes_on():
     assert len(e._det.powers) > 20
 
 
-def test_missing_or_corrupt_model_falls_back_to_the_rule(tmp_path, monkeypatch):
+def test_missing_or_corrupt_model_falls_back_to_the_rule(tmp_path, monkeypatch, caplog):
     x = pink(FS // 2, 4).astype(np.float32)
     rule = ResonanceEngine(EngineConfig(FS, 2), "rule")
     assert rule.detector_name == "rule"
@@ -134,6 +134,7 @@ def test_missing_or_corrupt_model_falls_back_to_the_rule(tmp_path, monkeypatch):
     bad.write_bytes(b"not a model")
     corrupt = ResonanceEngine(EngineConfig(FS, 2), str(bad))
     assert corrupt.detector_name.startswith("rule (model unreadable")
+    assert "model not found" in caplog.text and "model unreadable" in caplog.text  # the backend log says why
     monkeypatch.setenv(rd.ENV_MODEL, "rule")
     by_env = ResonanceEngine(EngineConfig(FS, 2))
     assert by_env.detector_name == "rule"

@@ -87,6 +87,7 @@ factor) dB, copied from the analyzer on each read) and ``update`` (samples betwe
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 
@@ -98,6 +99,8 @@ from bandmate.engines import resonance_detector
 from bandmate.engines.base import Engine, EngineConfig
 from bandmate.engines.native import PartitionedConvolver, ResonanceAnalyzer
 from bandmate.engines.spectrum import bins_to_grid
+
+log = logging.getLogger("bandmate.backend")
 
 METER_IDS = ("gr_low", "gr_lowmid", "gr_highmid", "gr_high")
 METER_EDGES_HZ = (0.0, 250.0, 2000.0, 6000.0)
@@ -247,6 +250,8 @@ class ResonanceEngine(Engine):
             meter_edges=self._meter_edges, a_onset=self._a_onset,
         )
         self._det, self.detector_name = resonance_detector.load(ng, detector_model)
+        if self._det is None and self.detector_name != "rule":  # the model was wanted: say why it is not used
+            log.warning("ResonanceEQ: cuts use the %s", self.detector_name)
         self.reset()
 
     # ------------------------------------------------------------------ state
