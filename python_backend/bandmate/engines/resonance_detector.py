@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-MODEL_DIR = Path(__file__).resolve().parents[3] / "onnx_models"
+from bandmate.generators.common import MODEL_DIR
+
 DEFAULT_MODEL = MODEL_DIR / "resonance_detector.onnx"
 ENV_MODEL = "BANDMATE_RESONANCE_MODEL"  # a path, or "rule" to use the rule-based detector
 INPUT_NAME, OUTPUT_NAME = "log_power", "boost_db"

@@ -26,12 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
+from bandmate.engines.resonance_detector import DEFAULT_MODEL, INPUT_NAME, OUTPUT_NAME
+
 CONTEXT = 16  # updates of history (341 ms at 1024 samples / 48 kHz)
 CHANNELS = 24
 STRIDE = 2  # the net's resolution: every STRIDE-th grid point (48 per octave)
 DILATIONS = (2, 4, 8, 16, 32)
 ENV_HALF = 32  # +-1/3 octave on the 96-per-octave grid
-INPUT_NAME, OUTPUT_NAME = "log_power", "boost_db"
 BOOST_WEIGHT = 10.0  # extra loss weight where the target > 1 dB: resonances are sparse
 
 
@@ -163,8 +164,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(prog="python -m bandmate.train resonance")
     ap.add_argument("--data", type=Path, nargs="+", default=[Path("data_cache/resonance")])
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[3] / "onnx_models"
-                    / "resonance_detector.onnx")
+    ap.add_argument("--out", type=Path, default=DEFAULT_MODEL)
     ap.add_argument("--steps", type=int, default=8000)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--context", type=int, default=CONTEXT, help="analysis updates the model sees")
