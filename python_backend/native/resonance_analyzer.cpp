@@ -244,7 +244,7 @@ const double* ResonanceAnalyzer::low_input(const double* x, std::ptrdiff_t x_row
     return lbuf_.data() + lw_ - n_long_;
 }
 
-void ResonanceAnalyzer::prominence(int rows, bool onset) {
+void ResonanceAnalyzer::prominence(int rows, bool onset, bool main_path) {
     const int G = G_, nl = nl_, h = 2 * t_.envelope_half + 1;
     double* ext = ext_.data();
     for (int r = 0; r < rows; ++r) {
@@ -252,7 +252,8 @@ void ResonanceAnalyzer::prominence(int rows, bool onset) {
         double* low = &lev_[static_cast<std::size_t>(rows + r) * G];
         const double* ps = &(onset ? os_ : ps_)[static_cast<std::size_t>(r) * G];
         const double* psl = &psl_[static_cast<std::size_t>(r) * nl];
-        for (int i = 0; i < G; ++i) main[i] = ps[i] + t_.floor;
+        if (main_path)
+            for (int i = 0; i < G; ++i) main[i] = ps[i] + t_.floor;
         for (int i = 0; i < G; ++i) low[i] = psl[i < nl ? i : nl - 1] + t_.floor;
         // flatness of the low path over the envelope width: geometric / arithmetic mean, dB
         double* flat = &flat_[static_cast<std::size_t>(r) * nl];
@@ -260,11 +261,11 @@ void ResonanceAnalyzer::prominence(int rows, bool onset) {
         for (int i = 0; i < nl; ++i) logs_[i] = std::log10(low[i]);
         uniform_filter_nearest(logs_.data(), nl, h, flat, ext);
         for (int i = 0; i < nl; ++i) flat[i] = (flat[i] - std::log10(mean_[i])) * 10.0;
-        if (sd_ > 0) uniform_filter_nearest(main, G, 2 * sd_ + 1, main, ext);
+        if (main_path && sd_ > 0) uniform_filter_nearest(main, G, 2 * sd_ + 1, main, ext);
         if (t_.long_sd > 0) uniform_filter_nearest(low, G, 2 * t_.long_sd + 1, low, ext);
     }
     // robust envelope: moving average, peaks clipped to it + envelope_clip, moving average again
-    for (int r = 0; r < 2 * rows; ++r) {
+    for (int r = main_path ? 0 : rows; r < 2 * rows; ++r) {
         double* lev = &lev_[static_cast<std::size_t>(r) * G];
         double* env = &env_[static_cast<std::size_t>(r) * G];
         uniform_filter_nearest(lev, G, h, env, ext);
@@ -277,7 +278,7 @@ void ResonanceAnalyzer::prominence(int rows, bool onset) {
 
 void ResonanceAnalyzer::detect(int rows, bool cut, const double* main_db) {
     const int G = G_, nl = nl_;
-    prominence(rows, cut && !t_.a_onset.empty());
+    prominence(rows, cut && !t_.a_onset.empty(), main_db == nullptr);  // a detector's main path replaces the rule's
     for (int r = 0; r < rows; ++r) {
         double* x = &lev_[static_cast<std::size_t>(r) * G];
         if (main_db) std::copy_n(main_db + static_cast<std::size_t>(r) * G, G, x);

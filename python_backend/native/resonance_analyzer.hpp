@@ -108,8 +108,9 @@ private:
               double link, const SparseRows& map, double* out);
     const double* low_input(const double* x, std::ptrdiff_t x_row, long end);  // the decimated window, row stride lbuf_w_
     void smooth_powers(const double* x, std::ptrdiff_t x_row, long end, int rows, bool ms, double link);  // ps_, os_, psl_
-    // lev_: (2 rows, G) dB, main path (its smoothed rise when `onset`) then low path; flat_: (rows, nl) dB
-    void prominence(int rows, bool onset);
+    // lev_: (2 rows, G) dB, main path (its smoothed rise when `onset`; left alone unless main_path)
+    // then low path; flat_: (rows, nl) dB
+    void prominence(int rows, bool onset, bool main_path);
     void detect(int rows, bool cut, const double* main_db);  // target_ (rows, G): the gain curve the one-poles move toward
     void move_curve(int rows, double amount, const double* energy);  // g_ toward target_; makeup_
     // the identity, or a new filter when the curve moved more than skip_db (or rows / domain changed)
