@@ -10,8 +10,8 @@ resonance from a musical partial of the same width and prominence (bench/RESULTS
 path's grid power (rows, G); ``d`` keeps the history and, while ``cutting``, returns the main
 path's prominence for cuts (rows, G) dB: ``threshold + slope * (boost - boost_threshold)``, so
 the engine's threshold table, soft knee, gain table, depth and the low path work as with the
-rule; the engine sets ``threshold`` to its table minus half the knee, so the cut starts where the
-predicted boost passes ``boost_threshold``.
+rule; the engine hands its table minus half the knee to ``set_threshold``, so the cut starts where
+the predicted boost passes ``boost_threshold``.
 
 Runtime: onnxruntime, one thread, every ``EVERY``-th update (0.2..0.9 ms per run, cold hops the
 slower end); in between the last prediction is held. More often buys a little removal for more CPU
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bandmate.generators.common import MODEL_DIR
+from bandmate.generators.common import MODEL_DIR, onnx_session
 
 DEFAULT_MODEL = MODEL_DIR / "resonance_detector.onnx"
 ENV_MODEL = "BANDMATE_RESONANCE_MODEL"  # a path, or "rule" to use the rule-based detector
@@ -49,7 +49,6 @@ class LearnedDetector:
             raise ValueError(f"resonance detector model: expected input {INPUT_NAME} (batch, context, grid), "
                              f"got {meta.name} {meta.shape}")
         self.context = int(meta.shape[1])
-        self.G = grid_points
         self.cutting = False
         self._threshold = np.zeros(grid_points)  # the engine's threshold table (dB), for the mapping
         self._boost_threshold = 0.5  # predicted boost (dB) at which the cut starts
@@ -99,12 +98,7 @@ def load(grid_points: int, model_path: str | os.PathLike | None = None) -> tuple
     if not path.is_file():
         return None, f"rule (model not found: {path})"
     try:
-        import onnxruntime as ort
-
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = 1
-        so.inter_op_num_threads = 1
-        det = LearnedDetector(ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"]), grid_points)
+        det = LearnedDetector(onnx_session("Resonance", path, ENV_MODEL, DEFAULT_MODEL)[0], grid_points)
     except Exception as e:  # noqa: BLE001 - a corrupt model must not take the plugin down: use the rule
         return None, f"rule (model unreadable: {path}: {type(e).__name__}: {e})"
     return det, f"learned ({path.name})"

@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bandmate.train resonance")
     ap.add_argument("--data", type=Path, nargs="+", default=[Path("data_cache/resonance")])
     ap.add_argument("--out", type=Path, default=DEFAULT_MODEL)
-    ap.add_argument("--steps", type=int, default=8000)
+    ap.add_argument("--steps", type=int, default=10000)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--context", type=int, default=CONTEXT, help="analysis updates the model sees")
     ap.add_argument("--channels", type=int, default=CHANNELS)
