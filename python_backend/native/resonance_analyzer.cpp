@@ -276,7 +276,7 @@ void ResonanceAnalyzer::prominence(int rows, bool onset, bool main_path) {
     }
 }
 
-void ResonanceAnalyzer::detect(int rows, bool cut, const double* main_db) {
+void ResonanceAnalyzer::detect(int rows, bool cut, const double* main_db, const double* low_db) {
     const int G = G_, nl = nl_;
     prominence(rows, cut && !t_.a_onset.empty(), main_db == nullptr);  // a detector's main path replaces the rule's
     for (int r = 0; r < rows; ++r) {
@@ -284,10 +284,12 @@ void ResonanceAnalyzer::detect(int rows, bool cut, const double* main_db) {
         if (main_db) std::copy_n(main_db + static_cast<std::size_t>(r) * G, G, x);
         const double* xl = &lev_[static_cast<std::size_t>(rows + r) * G];
         const double* flat = &flat_[static_cast<std::size_t>(r) * nl];
-        // the low path counts only where the spectrum is noise-like (flat)
+        const double* gate = low_db ? low_db + static_cast<std::size_t>(r) * G : nullptr;
+        // the low path counts only where the spectrum is noise-like (flat) and the detector lets it
         for (int i = 0; i < nl; ++i) {
             double v = xl[i] + flat_gate_(flat[i]);
             v += t_.low_pen[i];
+            if (gate) v += gate[i];
             x[i] = nan_max(x[i], v);
         }
         double* y = cut ? tmp_.data() : &target_[static_cast<std::size_t>(r) * G];
@@ -353,11 +355,12 @@ void ResonanceAnalyzer::analyze(const double* x, std::ptrdiff_t x_row, long end,
 }
 
 void ResonanceAnalyzer::finish(const Settings& s, const double* energy, PartitionedConvolver& conv,
-                               const double* main_db) {
+                               const double* main_db, const double* low_db) {
     const int rows = rows_;
     if (s.amount != 0.0 && s.depth_db > 0.0) {
         if (gain_table_.empty()) throw std::logic_error("ResonanceAnalyzer: set_gain_table before update");
-        detect(rows, s.amount < 0.0, s.amount < 0.0 ? main_db : nullptr);
+        const bool cut = s.amount < 0.0;
+        detect(rows, cut, cut ? main_db : nullptr, cut ? low_db : nullptr);
     } else {
         std::fill(target_.begin(), target_.begin() + rows * G_, 0.0);
     }

@@ -84,9 +84,11 @@ public:
     // update() in two steps, so a learned detector can look at the spectra in between: analyze()
     // computes and smooths the spectra (main_power() then holds the main path's grid power, (rows,
     // G)); finish() detects, moves the curve and installs the filter. main_db, if not null, is the
-    // main path's prominence for cuts (rows, G) dB, replacing the rule's (the low path still counts).
+    // main path's prominence for cuts (rows, G) dB, replacing the rule's; low_db, if not null,
+    // (rows, G) dB is added to the low path's prominence for cuts (the detector gates it).
     void analyze(const double* x, std::ptrdiff_t x_row, long end, const Settings& s);
-    void finish(const Settings& s, const double* energy, PartitionedConvolver& conv, const double* main_db);
+    void finish(const Settings& s, const double* energy, PartitionedConvolver& conv, const double* main_db,
+                const double* low_db = nullptr);
     const double* main_power() const { return grid_main_.data(); }
     int rows() const { return rows_; }  // detector/filter rows of the last analyze(): 1 when linked
 
@@ -111,7 +113,7 @@ private:
     // lev_: (2 rows, G) dB, main path (its smoothed rise when `onset`; left alone unless main_path)
     // then low path; flat_: (rows, nl) dB
     void prominence(int rows, bool onset, bool main_path);
-    void detect(int rows, bool cut, const double* main_db);  // target_ (rows, G): the gain curve the one-poles move toward
+    void detect(int rows, bool cut, const double* main_db, const double* low_db);  // target_ (rows, G): the gain curve the one-poles move toward
     void move_curve(int rows, double amount, const double* energy);  // g_ toward target_; makeup_
     // the identity, or a new filter when the curve moved more than skip_db (or rows / domain changed)
     void install_filter(int rows, bool cut, bool ms, bool ms_switched, PartitionedConvolver& conv);

@@ -140,11 +140,23 @@ void update(ResonanceAnalyzer& self, const py::object& x_obj, long end, bool mid
         self.finish(s, e, conv, nullptr);
         return;
     }
-    auto db = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(res);
-    if (!db || db.ndim() != 2 || db.shape(0) != rows || db.shape(1) != G)
-        throw std::invalid_argument("detector must return None or a (" + std::to_string(rows) + ", " +
-                                    std::to_string(G) + ") array of prominences (dB)");
-    self.finish(s, e, conv, db.data());
+    // None, main (rows, G), or (main, low): prominence for cuts and the low path's gate, dB
+    const bool pair = py::isinstance<py::tuple>(res) && py::len(res) == 2;
+    const auto as_grid = [&](const py::object& o) {
+        auto a = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(o);
+        if (!a || a.ndim() != 2 || a.shape(0) != rows || a.shape(1) != G)
+            throw std::invalid_argument("detector must return None, a (" + std::to_string(rows) + ", " +
+                                        std::to_string(G) + ") array of prominences (dB) or a pair of them "
+                                        "(main path, low-path gate)");
+        return a;
+    };
+    const auto db = as_grid(pair ? py::object(res.cast<py::tuple>()[0]) : res);
+    if (!pair) {
+        self.finish(s, e, conv, db.data());
+        return;
+    }
+    const auto low = as_grid(res.cast<py::tuple>()[1]);
+    self.finish(s, e, conv, db.data(), low.data());
 }
 
 py::array_t<double> uniform_filter(const py::object& x_obj, int size) {
@@ -230,7 +242,8 @@ One analysis update. x: (channels, n) float64 input history, newest sample at en
 (2, channels, 1) float64 smoothed dry/wet energies; conv: the engine's PartitionedConvolver, which
 gets the new filter (or the identity) when it changed. detector: None, or a callable called once
 per update with the main path's grid power (rows, G) (rows = 1 when the channels are linked);
-it returns None (the rule detects) or the main path's prominence for cuts, (rows, G) dB.)doc")
+it returns None (the rule detects), the main path's prominence for cuts, (rows, G) dB, or a pair
+(that, a (rows, G) dB gate added to the low path's prominence for cuts).)doc")
         .def("reset", &ResonanceAnalyzer::reset, "Zero state, identity filter; the tables are kept.")
         .def(
             "last_gain_db",
