@@ -29,7 +29,9 @@ point; it was trained on rendered music with injected resonances and tells a fix
 boost from partials of the same width and prominence far better than any per-frequency rule
 tried (bench/RESULTS.md). Its boost maps onto the threshold table (the cut starts where it passes
 ``LEARNED_BOOST_THR_DB``, set by Selectivity) and then runs through the same gain table, depth,
-dilation and attack/release; the low path is added as below. Without the model file (or with
+dilation and attack/release; the low path is added as below, and for cuts only within 1/24
+octave of a boost the net predicts (its gate, ``resonance_detector.low_gate``: the flatness gate
+alone let the low path cut partials and noise's random peaks). Without the model file (or with
 ``detector_model="rule"``) cuts use the rule: the prominence of the main path's smoothed *rise*
 in power (the positive power change since the last update, one-pole ``ONSET_TAU_MS`` at 1 kHz,
 scaled like the detector): a resonance rings on everything that moves through it, a held partial
