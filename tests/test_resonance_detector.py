@@ -43,7 +43,7 @@ class Spy:
         p = self.prominence
         if p is None or isinstance(p, tuple) or p.shape[-1] != power.shape[-1]:
             return p
-        return np.broadcast_to(self.prominence, power.shape)
+        return np.broadcast_to(p, power.shape)
 
 
 def test_shipped_model_matches_torch_golden():

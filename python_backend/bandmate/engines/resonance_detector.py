@@ -12,7 +12,7 @@ path's prominence for cuts (rows, G) dB: ``threshold + slope * (boost - boost_th
 the engine's threshold table, soft knee, gain table and depth work as with the rule; the engine
 hands its table minus half the knee to ``set_threshold``, so the cut starts where the predicted
 boost passes ``boost_threshold``. With it goes a gate for the low path (the 341 ms analysis that
-resolves narrow peaks below ~600 Hz, still rule-based): 0 dB within 1/24 octave of a predicted
+resolves narrow peaks below 1.4 kHz, still rule-based): 0 dB within 1/24 octave of a predicted
 boost above ``LOW_GATE_BOOST_DB[1]``, -``LOW_GATE_DB`` where the boost stays below ``[0]``. The
 low path's flatness gate alone let it cut music's partials and pink noise's random peaks: on the
 bench this gate took collateral from 0.86 to 0.71 dB on music and from 0.32 to 0.05 dB on pink
