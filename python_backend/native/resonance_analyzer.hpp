@@ -113,7 +113,8 @@ private:
     // lev_: (2 rows, G) dB, main path (its smoothed rise when `onset`; left alone unless main_path)
     // then low path; flat_: (rows, nl) dB
     void prominence(int rows, bool onset, bool main_path);
-    void detect(int rows, bool cut, const double* main_db, const double* low_db);  // target_ (rows, G): the gain curve the one-poles move toward
+    // target_ (rows, G): the gain curve the one-poles move toward
+    void detect(int rows, bool cut, const double* main_db, const double* low_db);
     void move_curve(int rows, double amount, const double* energy);  // g_ toward target_; makeup_
     // the identity, or a new filter when the curve moved more than skip_db (or rows / domain changed)
     void install_filter(int rows, bool cut, bool ms, bool ms_switched, PartitionedConvolver& conv);
