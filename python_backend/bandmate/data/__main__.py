@@ -1,5 +1,6 @@
 """CLI: python -m bandmate.data build|bass [--out data_cache] [--seed 0] [--limit N] [--jobs 2]
      python -m bandmate.data resonance [--out data_cache/resonance] [--clips 240] [--start 0] [--no-solo]
+                                      [--soundfont FluidR3_GM]
 
 ``build`` makes the DrumNet cache, ``bass`` the BassNet cache (bandmate.data.bass) in the same folder,
 ``resonance`` the clips of ResonanceEQ's learned detector (bandmate.data.resonance)."""
@@ -27,11 +28,13 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--clips", type=int, default=240)
     r.add_argument("--start", type=int, default=0, help="first clip index (run two processes on halves)")
     r.add_argument("--no-solo", action="store_true", help="grooves only, no solo line or pad")
+    r.add_argument("--soundfont", default="MuseScore_General", help="FluidR3_GM or MuseScore_General")
     args = ap.parse_args(argv)
     if args.cmd == "resonance":
         from bandmate.data.resonance import build_resonance
 
-        print(f"{build_resonance(args.out, args.clips, args.start, not args.no_solo)} clips in {args.out}")
+        count = build_resonance(args.out, args.clips, args.start, not args.no_solo, args.soundfont)
+        print(f"{count} clips in {args.out}")
         return 0
     if args.cmd == "bass":
         from bandmate.data.bass import build_bass

@@ -101,18 +101,19 @@ def _fit(y: np.ndarray, n: int) -> np.ndarray:
     return np.pad(y, ((0, 0), (0, n - y.shape[1])))
 
 
-def render_clip(rng: np.random.Generator, grooves: list[tuple[str, str]], solo: bool = True) -> np.ndarray:
+def render_clip(rng: np.random.Generator, grooves: list[tuple[str, str]], solo: bool = True,
+                soundfont: Path = SOUNDFONT) -> np.ndarray:
     n = int(SECONDS * FS)
     lead = np.zeros((2, n))
     if solo:
-        lead = _fit(fluidsynth_render_stereo(solo_and_pad_midi(rng, SECONDS + 1.0), SOUNDFONT, FS)[0], n)
+        lead = _fit(fluidsynth_render_stereo(solo_and_pad_midi(rng, SECONDS + 1.0), soundfont, FS)[0], n)
     for _ in range(10):  # a few grooves need chords the progression lacks: draw again
         style, groove = grooves[int(rng.integers(len(grooves)))]
         try:
             midi = render_mma(mma_song(style, groove, rng, bars=16))
         except RuntimeError:
             continue
-        y = _fit(fluidsynth_render_stereo(midi, SOUNDFONT, FS)[0], n)
+        y = _fit(fluidsynth_render_stereo(midi, soundfont, FS)[0], n)
         if np.max(np.abs(y)) > 1e-3:
             rms, rms_lead = np.sqrt(np.mean(y**2)), np.sqrt(np.mean(lead**2))
             if rms_lead > 1e-5:
@@ -148,19 +149,25 @@ def inject_random(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, 
     return y, target
 
 
-def build_resonance(out: Path, clips: int = 240, start: int = 0, solo: bool = True) -> int:
+def build_resonance(out: Path, clips: int = 240, start: int = 0, solo: bool = True,
+                    soundfont: str = "MuseScore_General") -> int:
     """Writes clips [start, clips) that are not there yet; returns how many exist. solo=False: the
-    grooves alone (the first generation of the shipped model's data)."""
+    grooves alone (the first generation of the shipped model's data). soundfont: a name in
+    ``sources.SOUNDFONTS``."""
+    if soundfont not in SOUNDFONTS:
+        raise ValueError(f"unknown soundfont {soundfont!r}: one of {', '.join(SOUNDFONTS)}")
+    sf = SOUNDFONTS[soundfont]
+    if not sf.is_file():
+        package = "fluid-soundfont-gm" if soundfont == "FluidR3_GM" else "musescore-general-soundfont"
+        raise FileNotFoundError(f"{sf} missing (apt install {package})")
     out.mkdir(parents=True, exist_ok=True)
-    if not SOUNDFONT.is_file():
-        raise FileNotFoundError(f"{SOUNDFONT} missing (apt install musescore-general-soundfont)")
     grooves = mma_grooves()
     for i in range(start, clips):
         path = out / f"c{i:04d}.npz"
         if path.exists():
             continue
         rng = np.random.default_rng(1000 + i)
-        y, target = inject_random(render_clip(rng, grooves, solo), rng)
+        y, target = inject_random(render_clip(rng, grooves, solo, sf), rng)
         np.savez(path, X=features(y), Y=target.astype(np.float16))
         print(f"clip {i}", flush=True)
     return len(list(out.glob("c*.npz")))
