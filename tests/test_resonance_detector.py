@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.signal as ss
-from bandmate.data.resonance import features
+from bandmate.data.resonance import GRID, features
 from bandmate.data.sources import SOUNDFONTS
 from bandmate.engines import resonance_detector as rd
 from bandmate.engines.base import EngineConfig
@@ -145,6 +145,61 @@ def test_low_gate_opens_near_a_predicted_boost():
     assert np.all(g[0, 100 - h : 101 + h] == 0.0)  # open within +-h points
     assert np.all(g[0, : 100 - h] == -rd.LOW_GATE_DB) and np.all(g[0, 101 + h :] == -rd.LOW_GATE_DB)
     np.testing.assert_allclose(g[1, 50 - h : 51 + h], -0.5 * rd.LOW_GATE_DB)
+
+
+def test_steadiness_vetoes_steady_lines_and_not_noise_or_resonances():
+    rng = np.random.default_rng(3)
+    ctx, g = 16, 300
+    noise = rng.exponential(1.0, (2, ctx, g)) * 1e-6  # per-point power of noise: ~5.6 dB std
+    line = noise.copy()
+    line[0, :, 150] = 1e-4 * (1.0 + 0.05 * rng.standard_normal(ctx))  # row 0: a steady line 20 dB up
+    tone = np.full((1, ctx, g), 1e-9)
+    tone[0, :, 80] = 1e-4  # a steady tone alone: nothing moves anywhere
+    s = rd.steadiness(np.log10(line))
+    h = rd.STEADY_HALF
+    assert np.all(s[0, 150 - h : 151 + h] == 0.0)  # vetoed on the line and its main lobe
+    assert np.mean(s[0, : 150 - 2 * h] == 1.0) > 0.95 and np.mean(s[1] == 1.0) > 0.95  # noise is not
+    assert np.all(rd.steadiness(np.log10(tone)) == 0.0)
+    # noise through a narrow resonance moves like noise: not vetoed at the resonance
+    x = pink(4 * FS, 5)
+    b, a = peaking(5000.0, 12.0, 40)
+    lp = features(ss.lfilter(b, a, x, axis=-1))
+    k = int(np.argmin(np.abs(GRID - 5000.0)))
+    vetoed = [rd.steadiness(lp[None, t - ctx : t])[0, k] < 1.0 for t in range(ctx, len(lp), 4)]
+    assert np.mean(vetoed) < 0.05
+
+
+def test_held_sines_over_hits_are_left_alone_by_the_learned_detector(monkeypatch):
+    """The rule's held-partials case (tests/test_resonance.py) with the learned detector: three sines
+    ~16 dB over drum hits, and a resonance on the hits. The net alone cut the sines by 4..10 dB (its
+    training music has no pure tones); the steadiness veto leaves them within 1 dB."""
+    n = 4 * FS
+    t = np.arange(n) / FS
+    hits = pink(n, 11) * np.exp(-(t % 0.125) / 0.03) * 2.0
+    b, a = peaking(2500, 12.0, 25)
+    tones = sum(0.02 * np.sin(2 * np.pi * f * t) for f in (1500.0, 1800.0, 3600.0))
+    x, xin = hits + tones, ss.lfilter(b, a, hits, axis=-1) + tones
+    s = slice(2 * FS, None)
+
+    def band_db(z, lo, hi):
+        f, p = ss.welch(z[:, s], FS, nperseg=16384, axis=-1)
+        return 10 * np.log10(p[:, (f >= lo) & (f <= hi)].sum())
+
+    def run():
+        e = ResonanceEngine(EngineConfig(FS, 2))
+        assert e.detector_name.startswith("learned")
+        y = e.process_buffer(xin, {"amount": -1.0})
+        cuts = [band_db(y, f - 5, f + 5) - band_db(xin, f - 5, f + 5) for f in (1500.0, 1800.0, 3600.0)]
+        excess = band_db(xin, 2450, 2550) - band_db(x, 2450, 2550)
+        return np.array(cuts), 1.0 - (band_db(y, 2450, 2550) - band_db(x, 2450, 2550)) / excess
+
+    cuts, removed = run()
+    assert np.all(np.abs(cuts) < 1.0), cuts
+    assert removed > 0.75, removed
+    monkeypatch.setattr(rd, "steadiness", lambda hist: np.ones((hist.shape[0], hist.shape[2])))
+    cuts_unvetoed, removed_unvetoed = run()
+    assert np.min(cuts_unvetoed) < -3.0, cuts_unvetoed  # what the veto prevents (measured -9.6 dB)
+    assert removed_unvetoed > 0.75
 
 
 def test_a_detector_that_fails_raises_and_the_engine_goes_on():
@@ -293,3 +348,15 @@ def test_on_pink_noise_the_gated_low_path_cuts_the_low_resonance_and_little_else
     c, ref = third_octaves(xin[:, s])
     far = np.all([np.abs(np.log2(c / f0)) > 0.5 for f0, _ in peaks], axis=0)
     assert np.sqrt(np.mean((third_octaves(y[:, s])[1] - ref)[far] ** 2)) < 0.15
+
+
+def test_training_clips_render_with_either_soundfont(tmp_path):
+    from bandmate.data.resonance import build_resonance
+
+    with pytest.raises(ValueError, match="unknown soundfont 'GeneralUser'.*FluidR3_GM"):
+        build_resonance(tmp_path, clips=1, soundfont="GeneralUser")
+    assert build_resonance(tmp_path, clips=1, solo=False, soundfont="FluidR3_GM") == 1
+    z = np.load(tmp_path / "c0000.npz")
+    assert z["X"].shape == z["Y"].shape == (934, len(GRID))
+    assert np.all(np.isfinite(z["X"])) and np.ptp(z["X"]) > 3.0  # rendered audio, not silence
+    assert 6.0 <= float(z["Y"].max()) <= 15.5  # at least one injected resonance (+6..15 dB)

@@ -18,6 +18,14 @@ low path's flatness gate alone let it cut music's partials and pink noise's rand
 bench this gate took collateral from 0.86 to 0.71 dB on music and from 0.32 to 0.05 dB on pink
 noise, the low peaks still removed (bench/RESULTS.md).
 
+A steady line is not a resonance (``steadiness``): the predicted boost is scaled toward 0 within
++-``STEADY_HALF`` points of a grid point whose level, over the net's context, moves much less than
+its neighbourhood's (std in dB below ``STEADY_REL[0]`` times the geometric mean over +-1/3 octave: a
+held sine over drum hits, 0.07..0.2; noise, with or without a resonance, 0.3 or more) or hardly at all
+(below ``STEADY_ABS_DB[0]``: a synth's steady tone alone). The training music has no pure tones, and
+the net cut a held sine 16 dB over drum hits by 4..10 dB; a resonance rings with what moves through
+it, so its level fluctuates like the noise it filters.
+
 Runtime: onnxruntime, one thread, every ``EVERY``-th update (0.2..0.9 ms per run, cold hops the
 slower end); in between the last prediction is held. More often buys a little removal for more CPU
 and collateral (bench/RESULTS.md). When the model file is missing or unreadable, ``load`` returns
@@ -30,7 +38,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-from scipy.ndimage import maximum_filter1d
+from scipy.ndimage import maximum_filter1d, minimum_filter1d, uniform_filter1d
 
 from bandmate.generators.common import MODEL_DIR, onnx_session
 
@@ -43,6 +51,10 @@ FLOOR = 1e-12
 LOW_GATE_BOOST_DB = (0.1, 0.3)  # predicted boost (dB, max over +-LOW_GATE_HALF points): low path off .. on
 LOW_GATE_HALF = 4  # grid points (1/24 octave at 96 per octave)
 LOW_GATE_DB = 30.0  # prominence taken from the low path where the gate is shut
+STEADY_REL = (0.2, 0.3)  # level std / its neighbourhood's: a steady line (boost x 0) .. not (x 1)
+STEADY_ABS_DB = (0.1, 0.3)  # level std (dB): steady .. not, whatever the neighbourhood does
+STEADY_ENV_HALF = 32  # grid points: the neighbourhood, +-1/3 octave
+STEADY_HALF = 4  # grid points: a line's Hann main lobe spreads over its neighbours, which the hits move
 
 
 class LearnedDetector:
@@ -91,12 +103,23 @@ class LearnedDetector:
         if self.last_boost is None or self._count % EVERY == 0:
             p = self._pos  # oldest first
             hist = np.log10(np.concatenate([ring[:, p:], ring[:, :p]], axis=1) + FLOOR).astype(np.float32)
-            self.last_boost = self.session.run([OUTPUT_NAME], {INPUT_NAME: hist})[0].astype(np.float64)
+            boost = self.session.run([OUTPUT_NAME], {INPUT_NAME: hist})[0].astype(np.float64)
+            self.last_boost = boost * steadiness(hist)
             self._prom = None
             self._gate = low_gate(self.last_boost)
         if self._prom is None:
             self._prom = self._threshold + SLOPE * (self.last_boost - self._boost_threshold)
         return self._prom, self._gate
+
+
+def steadiness(hist: np.ndarray) -> np.ndarray:
+    """(rows, context, G) log10 power -> (rows, G) in 0..1: 0 within +-STEADY_HALF points of a level
+    that is steady over the context (relative to its neighbourhood, or outright), 1 where it moves."""
+    sd = 10.0 * hist.std(axis=1, dtype=np.float64)
+    around = np.exp(uniform_filter1d(np.log(sd + 1e-3), 2 * STEADY_ENV_HALF + 1, axis=-1, mode="nearest"))
+    rel = np.clip((sd / around - STEADY_REL[0]) / (STEADY_REL[1] - STEADY_REL[0]), 0.0, 1.0)
+    absolute = np.clip((sd - STEADY_ABS_DB[0]) / (STEADY_ABS_DB[1] - STEADY_ABS_DB[0]), 0.0, 1.0)
+    return minimum_filter1d(np.minimum(rel, absolute), 2 * STEADY_HALF + 1, axis=-1, mode="nearest")
 
 
 def low_gate(boost: np.ndarray) -> np.ndarray:
