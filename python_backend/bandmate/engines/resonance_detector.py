@@ -23,7 +23,7 @@ A steady line is not a resonance (``steadiness``): the predicted boost is scaled
 its neighbourhood's (std in dB below ``STEADY_REL[0]`` times the geometric mean over +-1/3 octave: a
 held sine over drum hits, 0.07..0.2; noise, with or without a resonance, 0.3 or more) or hardly at all
 (below ``STEADY_ABS_DB[0]``: a synth's steady tone alone). The training music has no pure tones, and
-the net cut a held sine 16 dB over drum hits by 4..10 dB; a resonance rings with what moves through
+the net cut held sines 16 dB over drum hits by 3.5..10 dB; a resonance rings with what moves through
 it, so its level fluctuates like the noise it filters.
 
 Runtime: onnxruntime, one thread, every ``EVERY``-th update (0.2..0.9 ms per run, cold hops the
