@@ -171,7 +171,7 @@ def test_steadiness_vetoes_steady_lines_and_not_noise_or_resonances():
 
 def test_held_sines_over_hits_are_left_alone_by_the_learned_detector(monkeypatch):
     """The rule's held-partials case (tests/test_resonance.py) with the learned detector: three sines
-    ~16 dB over drum hits, and a resonance on the hits. The net alone cut the sines by 4..10 dB (its
+    ~16 dB over drum hits, and a resonance on the hits. The net alone cut the sines by 3.5..10 dB (its
     training music has no pure tones); the steadiness veto leaves them within 1 dB."""
     n = 4 * FS
     t = np.arange(n) / FS
