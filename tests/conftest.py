@@ -8,11 +8,34 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
-from bandmate.data.resonance import peaking  # noqa: F401 - the DSP tests' injected resonances
+import scipy.signal as ss
+from bandmate.data.resonance import peaking
 from bandmate.paths import find_plugin
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def pink(n: int, seed: int = 0, channels: int = 2) -> np.ndarray:
+    """(channels, n) pink noise at -20 dBFS RMS (the DSP tests' broadband material)."""
+    w = np.random.default_rng(seed).standard_normal((channels, n))
+    x = ss.lfilter([0.049922035, -0.095993537, 0.050612699, -0.004408786],
+                   [1.0, -2.494956002, 2.017265875, -0.522189400], w, axis=-1)
+    return x / np.sqrt(np.mean(x**2)) * 0.1
+
+
+HELD_SINES_HZ = (1500.0, 1800.0, 3600.0)
+
+
+def held_sines_over_hits(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(clean, with resonance): three held sines ~16 dB over pink-noise hits every 125 ms; in the
+    second, a +12 dB Q 25 resonance at 2.5 kHz on the hits only (the sines are not resonances)."""
+    t = np.arange(n) / 48000
+    hits = pink(n, 11) * np.exp(-(t % 0.125) / 0.03) * 2.0
+    tones = sum(0.02 * np.sin(2 * np.pi * f * t) for f in HELD_SINES_HZ)
+    b, a = peaking(2500, 12.0, 25)
+    return hits + tones, ss.lfilter(b, a, hits, axis=-1) + tones
 
 
 def plugin_path(name: str, fmt: str) -> Path:

@@ -10,16 +10,9 @@ from bandmate.engines.base import EngineConfig
 from bandmate.engines.resonance import METER_IDS, ResonanceEngine
 from bandmate.specs import load_spec
 
-from tests.conftest import peaking
+from tests.conftest import HELD_SINES_HZ, held_sines_over_hits, peaking, pink
 
 FS = 48000
-
-
-def pink(n: int, seed: int = 0, channels: int = 2) -> np.ndarray:
-    w = np.random.default_rng(seed).standard_normal((channels, n))
-    x = ss.lfilter([0.049922035, -0.095993537, 0.050612699, -0.004408786],
-                   [1.0, -2.494956002, 2.017265875, -0.522189400], w, axis=-1)
-    return x / np.sqrt(np.mean(x**2)) * 0.1
 
 
 def stream(engine: ResonanceEngine, x: np.ndarray, params_at) -> np.ndarray:
@@ -231,17 +224,11 @@ def test_held_partials_are_left_alone_while_a_resonance_on_hits_is_cut():
     """The rule (the fallback cut detector) detects on the smoothed rise in power: a held partial adds
     little, hits ringing through a resonance add their whole excess. The partials stand ~16 dB over the
     hits' floor; detecting on the power itself (ONSET_TAU_MS = 0, the engine before) cuts them by ~12 dB."""
-    n = 4 * FS
-    t = np.arange(n) / FS
-    hits = pink(n, 11) * np.exp(-(t % 0.125) / 0.03) * 2.0  # a hit every 125 ms
-    b, a = peaking(2500, 12.0, 25)
-    tones = sum(0.02 * np.sin(2 * np.pi * f * t) for f in (1500.0, 1800.0, 3600.0))
-    x = hits + tones
-    xin = ss.lfilter(b, a, hits, axis=-1) + tones
+    x, xin = held_sines_over_hits(4 * FS)
     e = ResonanceEngine(EngineConfig(FS, 2), "rule")
     y = e.process_buffer(xin, {"amount": -1.0})
     s = slice(2 * FS, None)
-    for f in (1500.0, 1800.0, 3600.0):
+    for f in HELD_SINES_HZ:
         assert band_db(xin[:, s], f - 5, f + 5) - band_db(xin[:, s], f + 40, f + 50) > 12.0, f  # a clear line
         assert abs(band_db(y[:, s], f - 5, f + 5) - band_db(xin[:, s], f - 5, f + 5)) < 1.5, f
     lo, hi = 2450, 2550

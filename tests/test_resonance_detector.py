@@ -11,17 +11,10 @@ from bandmate.engines import resonance_detector as rd
 from bandmate.engines.base import EngineConfig
 from bandmate.engines.resonance import ResonanceEngine
 
-from tests.conftest import peaking
+from tests.conftest import HELD_SINES_HZ, held_sines_over_hits, peaking, pink
 
 FS = 48000
 SOUNDFONT = SOUNDFONTS["FluidR3_GM"]
-
-
-def pink(n: int, seed: int) -> np.ndarray:
-    w = np.random.default_rng(seed).standard_normal((2, n))
-    x = ss.lfilter([0.049922035, -0.095993537, 0.050612699, -0.004408786],
-                   [1.0, -2.494956002, 2.017265875, -0.522189400], w, axis=-1)
-    return x * (0.1 / np.sqrt(np.mean(x**2)))
 
 
 class Spy:
@@ -173,12 +166,7 @@ def test_held_sines_over_hits_are_left_alone_by_the_learned_detector(monkeypatch
     """The rule's held-partials case (tests/test_resonance.py) with the learned detector: three sines
     ~16 dB over drum hits, and a resonance on the hits. The net alone cut the sines by 3.5..10 dB (its
     training music has no pure tones); the steadiness veto leaves them within 1 dB."""
-    n = 4 * FS
-    t = np.arange(n) / FS
-    hits = pink(n, 11) * np.exp(-(t % 0.125) / 0.03) * 2.0
-    b, a = peaking(2500, 12.0, 25)
-    tones = sum(0.02 * np.sin(2 * np.pi * f * t) for f in (1500.0, 1800.0, 3600.0))
-    x, xin = hits + tones, ss.lfilter(b, a, hits, axis=-1) + tones
+    x, xin = held_sines_over_hits(4 * FS)
     s = slice(2 * FS, None)
 
     def band_db(z, lo, hi):
@@ -189,7 +177,7 @@ def test_held_sines_over_hits_are_left_alone_by_the_learned_detector(monkeypatch
         e = ResonanceEngine(EngineConfig(FS, 2))
         assert e.detector_name.startswith("learned")
         y = e.process_buffer(xin, {"amount": -1.0})
-        cuts = [band_db(y, f - 5, f + 5) - band_db(xin, f - 5, f + 5) for f in (1500.0, 1800.0, 3600.0)]
+        cuts = [band_db(y, f - 5, f + 5) - band_db(xin, f - 5, f + 5) for f in HELD_SINES_HZ]
         excess = band_db(xin, 2450, 2550) - band_db(x, 2450, 2550)
         return np.array(cuts), 1.0 - (band_db(y, 2450, 2550) - band_db(x, 2450, 2550)) / excess
 
