@@ -23,11 +23,10 @@ import numpy as np
 import scipy.signal as ss
 
 from bandmate.data.render import fluidsynth_render_stereo
-from bandmate.data.sources import SOUNDFONTS, mma_grooves, mma_song, render_mma
+from bandmate.data.sources import REQUIRED, SOUNDFONTS, mma_grooves, mma_song, render_mma
 from bandmate.engines.spectrum import bins_to_grid
 
 FS, NWIN, STRIDE, SECONDS = 48000, 4096, 1024, 20.0
-SOUNDFONT = SOUNDFONTS["MuseScore_General"]
 GRID = 20.0 * 2.0 ** (np.arange(int(np.floor(np.log2(1000) * 96)) + 1) / 96)  # the engine's grid at 48 kHz
 
 
@@ -101,8 +100,7 @@ def _fit(y: np.ndarray, n: int) -> np.ndarray:
     return np.pad(y, ((0, 0), (0, n - y.shape[1])))
 
 
-def render_clip(rng: np.random.Generator, grooves: list[tuple[str, str]], solo: bool = True,
-                soundfont: Path = SOUNDFONT) -> np.ndarray:
+def render_clip(rng: np.random.Generator, grooves: list[tuple[str, str]], solo: bool, soundfont: Path) -> np.ndarray:
     n = int(SECONDS * FS)
     lead = np.zeros((2, n))
     if solo:
@@ -158,7 +156,7 @@ def build_resonance(out: Path, clips: int = 240, start: int = 0, solo: bool = Tr
         raise ValueError(f"unknown soundfont {soundfont!r}: one of {', '.join(SOUNDFONTS)}")
     sf = SOUNDFONTS[soundfont]
     if not sf.is_file():
-        package = "fluid-soundfont-gm" if soundfont == "FluidR3_GM" else "musescore-general-soundfont"
+        package = next(k for k, v in REQUIRED.items() if v == str(sf))
         raise FileNotFoundError(f"{sf} missing (apt install {package})")
     out.mkdir(parents=True, exist_ok=True)
     grooves = mma_grooves()
