@@ -25,6 +25,12 @@ def pink(n: int, seed: int = 0, channels: int = 2) -> np.ndarray:
     return x / np.sqrt(np.mean(x**2)) * 0.1
 
 
+def band_db(x: np.ndarray, lo: float, hi: float, nperseg: int = 16384) -> float:
+    """Level (dB) of x's Welch power between lo and hi Hz (48 kHz), all channels together."""
+    f, p = ss.welch(x, 48000, nperseg=nperseg, axis=-1)
+    return 10 * np.log10(p[..., (f >= lo) & (f <= hi)].sum())
+
+
 HELD_SINES_HZ = (1500.0, 1800.0, 3600.0)
 
 

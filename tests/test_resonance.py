@@ -10,7 +10,7 @@ from bandmate.engines.base import EngineConfig
 from bandmate.engines.resonance import METER_IDS, ResonanceEngine
 from bandmate.specs import load_spec
 
-from tests.conftest import HELD_SINES_HZ, held_sines_over_hits, peaking, pink
+from tests.conftest import HELD_SINES_HZ, band_db, held_sines_over_hits, peaking, pink
 
 FS = 48000
 
@@ -23,11 +23,6 @@ def stream(engine: ResonanceEngine, x: np.ndarray, params_at) -> np.ndarray:
         out[:, s : s + engine.hop], meters = engine.process(x[:, s : s + engine.hop].astype(np.float32), params_at(i))
         assert set(METER_IDS) <= set(meters)
     return out
-
-
-def band_db(x: np.ndarray, lo: float, hi: float) -> float:
-    f, p = ss.welch(x, FS, nperseg=16384, axis=-1)
-    return 10 * np.log10(p[..., (f >= lo) & (f <= hi)].sum())
 
 
 def test_spec_and_registry():
