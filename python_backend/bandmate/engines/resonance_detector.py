@@ -19,7 +19,7 @@ bench this gate took collateral from 0.86 to 0.71 dB on music and from 0.32 to 0
 noise, the low peaks still removed (bench/RESULTS.md).
 
 A steady line is not a resonance (``steadiness``): the predicted boost is scaled toward 0 within
-+-``STEADY_HALF`` points of a grid point whose level, over the net's context, moves much less than
++-``STEADY_HALF`` points of a grid point whose level, over the last 16 updates, moves much less than
 its neighbourhood's (std in dB below ``STEADY_REL[0]`` times the geometric mean over +-1/3 octave: a
 held sine over drum hits, 0.07..0.2; noise, with or without a resonance, 0.3 or more) or hardly at all
 (below ``STEADY_ABS_DB[0]``: a synth's steady tone alone). The training music has no pure tones, and
@@ -55,6 +55,7 @@ STEADY_REL = (0.2, 0.3)  # level std / its neighbourhood's: a steady line (boost
 STEADY_ABS_DB = (0.1, 0.3)  # level std (dB): steady .. not, whatever the neighbourhood does
 STEADY_ENV_HALF = 32  # grid points: the neighbourhood, +-1/3 octave
 STEADY_HALF = 4  # grid points: a line's Hann main lobe spreads over its neighbours, which the hits move
+STEADY_UPDATES = 16  # the newest updates the steadiness is measured over (341 ms), whatever the net's context
 
 
 class LearnedDetector:
@@ -76,7 +77,7 @@ class LearnedDetector:
         self.reset()
 
     def reset(self) -> None:
-        self._ring: np.ndarray | None = None  # (rows, context, G) power; slot _pos is the oldest
+        self._ring: np.ndarray | None = None  # (rows, context, G) log10 power, float32; slot _pos is the oldest
         self._pos = 0
         self._count = 0
         self.last_boost: np.ndarray | None = None  # (rows, G) dB of the last run (benches read it)
@@ -89,22 +90,23 @@ class LearnedDetector:
 
     def __call__(self, power: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         ring = self._ring
+        level = np.log10(power + FLOOR)  # stored as the net reads it: each update is logged once
         if ring is None or ring.shape[0] != power.shape[0]:
             if ring is None:  # (re)start: the history is the first spectrum repeated
-                ring = np.repeat(power[:, None, :], self.context, axis=1)
+                ring = np.repeat(level[:, None, :], self.context, axis=1).astype(np.float32)
             else:  # linked <-> unlinked: continue from the channel mean
                 ring = np.repeat(ring.mean(axis=0, keepdims=True), power.shape[0], axis=0)
             self._ring, self.last_boost, self._prom = ring, None, None
-        ring[:, self._pos] = power
+        ring[:, self._pos] = level
         self._pos = (self._pos + 1) % self.context
         if not self.cutting:
             return None
         self._count += 1
         if self.last_boost is None or self._count % EVERY == 0:
             p = self._pos  # oldest first
-            hist = np.log10(np.concatenate([ring[:, p:], ring[:, :p]], axis=1) + FLOOR).astype(np.float32)
+            hist = np.concatenate([ring[:, p:], ring[:, :p]], axis=1)
             boost = self.session.run([OUTPUT_NAME], {INPUT_NAME: hist})[0].astype(np.float64)
-            self.last_boost = boost * steadiness(hist)
+            self.last_boost = boost * steadiness(hist[:, -STEADY_UPDATES:])
             self._prom = None
             self._gate = low_gate(self.last_boost)
         if self._prom is None:
