@@ -77,7 +77,7 @@ class LearnedDetector:
         self.reset()
 
     def reset(self) -> None:
-        self._ring: np.ndarray | None = None  # (rows, context, G) log10 power, float32; slot _pos is the oldest
+        self._ring: np.ndarray | None = None  # (rows, context, G) power; slot _pos is the oldest
         self._pos = 0
         self._count = 0
         self.last_boost: np.ndarray | None = None  # (rows, G) dB of the last run (benches read it)
@@ -90,21 +90,20 @@ class LearnedDetector:
 
     def __call__(self, power: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         ring = self._ring
-        level = np.log10(power + FLOOR)  # stored as the net reads it: each update is logged once
         if ring is None or ring.shape[0] != power.shape[0]:
             if ring is None:  # (re)start: the history is the first spectrum repeated
-                ring = np.repeat(level[:, None, :], self.context, axis=1).astype(np.float32)
+                ring = np.repeat(power[:, None, :], self.context, axis=1)
             else:  # linked <-> unlinked: continue from the channel mean
                 ring = np.repeat(ring.mean(axis=0, keepdims=True), power.shape[0], axis=0)
             self._ring, self.last_boost, self._prom = ring, None, None
-        ring[:, self._pos] = level
+        ring[:, self._pos] = power
         self._pos = (self._pos + 1) % self.context
         if not self.cutting:
             return None
         self._count += 1
         if self.last_boost is None or self._count % EVERY == 0:
             p = self._pos  # oldest first
-            hist = np.concatenate([ring[:, p:], ring[:, :p]], axis=1)
+            hist = np.log10(np.concatenate([ring[:, p:], ring[:, :p]], axis=1) + FLOOR).astype(np.float32)
             boost = self.session.run([OUTPUT_NAME], {INPUT_NAME: hist})[0].astype(np.float64)
             self.last_boost = boost * steadiness(hist[:, -STEADY_UPDATES:])
             self._prom = None
