@@ -40,6 +40,11 @@ def peaking(f0: float, gain_db: float, q: float, fs: int = FS) -> tuple[np.ndarr
     return b / den[0], den / den[0]
 
 
+def grid_response_db(b: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """A filter's gain (dB) at the grid points: an injected resonance's part of the target."""
+    return 20 * np.log10(np.abs(ss.freqz(b, a, worN=GRID, fs=FS)[1]))
+
+
 def features(x: np.ndarray) -> np.ndarray:
     """(channels, n) audio -> (frames, G) float32 log10 channel-mean grid power, frame t ending at
     sample 4096 + 1024 t: what ``ResonanceAnalyzer`` hands the detector (linked stereo, 48 kHz)."""
@@ -142,8 +147,7 @@ def inject_random(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, 
         w[i1 - fade : i1] = np.linspace(1, 0, fade)
         b, a = peaking(f0, gain, q)
         y = y + w * (ss.lfilter(b, a, y, axis=-1) - y)
-        resp = 20 * np.log10(np.abs(ss.freqz(b, a, worN=GRID, fs=FS)[1]))
-        target += w[np.minimum(ends - STRIDE // 2, n - 1)][:, None] * resp[None, :]
+        target += w[np.minimum(ends - STRIDE // 2, n - 1)][:, None] * grid_response_db(b, a)[None, :]
     return y, target
 
 
