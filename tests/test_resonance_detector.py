@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 import scipy.signal as ss
@@ -242,9 +244,10 @@ def test_link_and_mid_side_switches_keep_the_learned_detector_running():
     assert g[np.abs(e.freqs - 2500.0) < 40].min() < -6.0  # still cutting the resonance
 
 
+@functools.cache
 def rendered_music() -> np.ndarray:
     """8 s at 48 kHz from FluidR3 (the bench's soundfont, not the training one): held string chords,
-    a flute melody (vibrato), piano arpeggios and hats."""
+    a flute melody (vibrato), piano arpeggios and hats. Rendered once: callers must not modify it."""
     from bandmate.data.midi import MidiFile, tempo_event, write_midi
     from bandmate.data.render import fluidsynth_render_stereo
 
@@ -277,6 +280,29 @@ def third_octaves(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return c, np.array([10 * np.log10(p[(f >= k * 2 ** (-1 / 6)) & (f < k * 2 ** (1 / 6))].sum()) for k in c])
 
 
+def with_resonances(x: np.ndarray, peaks, t0: float) -> np.ndarray:
+    """x with +12 dB peaking resonances ((f0, q), ...) from t0 s on."""
+    xin = x.copy()
+    for f0, q in peaks:
+        b, a = peaking(f0, 12.0, q)
+        xin[:, int(t0 * FS) :] = ss.lfilter(b, a, xin, axis=-1)[:, int(t0 * FS) :]
+    return xin
+
+
+def removal_and_collateral(x, xin, y, peaks, t0: float) -> tuple[list[float], float]:
+    """The bench's measures: per peak 1 - residual/excess (dB in its bandwidth, from 0.1 s after its
+    onset); RMS dB change in third octaves more than half an octave from every peak."""
+
+    def peak_db(z, f0, q):
+        return band_db(z[:, int((t0 + 0.1) * FS) :], f0 - f0 / (2 * q), f0 + f0 / (2 * q))
+
+    removal = [1.0 - (peak_db(y, f0, q) - peak_db(x, f0, q)) / (peak_db(xin, f0, q) - peak_db(x, f0, q))
+               for f0, q in peaks]
+    c, ref = third_octaves(xin)
+    far = np.all([np.abs(np.log2(c / f0)) > 0.5 for f0, _ in peaks], axis=0)
+    return removal, float(np.sqrt(np.mean((third_octaves(y)[1] - ref)[far] ** 2)))
+
+
 def test_learned_detector_cuts_resonances_and_leaves_the_music_more_alone_than_the_rule():
     # the reason it ships: on rendered music (a song and soundfont it was not trained on) the rule
     # cuts partials it takes for resonances; the learned detector leaves far less collateral (measured
@@ -284,27 +310,34 @@ def test_learned_detector_cuts_resonances_and_leaves_the_music_more_alone_than_t
     # sits on a flute partial (G5 x 3), measured 40 % / 110 %. bench/RESULTS.md has the full picture
     x = rendered_music()
     peaks, t0 = ((2300.0, 30.0), (5000.0, 25.0)), 2.0
-    xin = x.copy()
-    for f0, q in peaks:
-        b, a = peaking(f0, 12.0, q)
-        xin[:, int(t0 * FS) :] = ss.lfilter(b, a, xin, axis=-1)[:, int(t0 * FS) :]
-
-    def peak_db(z, f0, q):  # the resonance's bandwidth, from 0.1 s after its onset
-        return band_db(z[:, int((t0 + 0.1) * FS) :], f0 - f0 / (2 * q), f0 + f0 / (2 * q))
-
-    c, ref = third_octaves(xin)
-    far = np.all([np.abs(np.log2(c / f0)) > 0.5 for f0, _ in peaks], axis=0)
+    xin = with_resonances(x, peaks, t0)
     got = {}
     for det in ("rule", None):
         e = ResonanceEngine(EngineConfig(FS, 2), det)
         y = e.process_buffer(xin.astype(np.float32), {"amount": -1.0}).astype(np.float64)
-        removal = [1.0 - (peak_db(y, f0, q) - peak_db(x, f0, q)) / (peak_db(xin, f0, q) - peak_db(x, f0, q))
-                   for f0, q in peaks]
-        collateral = float(np.sqrt(np.mean((third_octaves(y)[1] - ref)[far] ** 2)))
-        got[e.detector_name.split()[0]] = (removal, collateral)
+        got[e.detector_name.split()[0]] = removal_and_collateral(x, xin, y, peaks, t0)
     assert got["learned"][0][0] >= 0.3 and got["learned"][0][1] >= 0.75, got
     assert got["learned"][1] <= 0.5 * got["rule"][1], got
     assert got["rule"][1] > 2.0, got  # the material is one the rule gets wrong
+
+
+def test_from_the_detectors_band_edge_up_the_music_goal_holds():
+    # issue 4's goal on music (every peak >= 75 % removed, <= 0.5 dB collateral) holds in the range
+    # where the learned detector finds resonances: with Low at 2.8 kHz, the bench's upper-range row
+    # (bench/RESULTS.md). Here one peak on a flute partial (A5 x 4, 3520 Hz) and a narrow high one:
+    # measured 112 % / 127 % at 0.01 dB. Over the full range (Low 40 Hz) the same engine cuts the
+    # flute's notes below 2.8 kHz too: 1.50 dB, the music goal's miss (bench/RESULTS.md)
+    x = rendered_music()
+    peaks, t0 = ((3520.0, 30.0), (7000.0, 40.0)), 2.0
+    xin = with_resonances(x, peaks, t0)
+    got = {}
+    for low_hz in (2800.0, 40.0):
+        y = ResonanceEngine(EngineConfig(FS, 2)).process_buffer(
+            xin.astype(np.float32), {"amount": -1.0, "low_hz": low_hz}).astype(np.float64)
+        got[low_hz] = removal_and_collateral(x, xin, y, peaks, t0)
+    removal, collateral = got[2800.0]
+    assert min(removal) >= 0.75 and collateral <= 0.5, got
+    assert got[40.0][1] > 1.0, got  # the material is one where the full range misses the goal
 
 
 def test_on_pink_noise_the_gated_low_path_cuts_the_low_resonance_and_little_else():
