@@ -2,7 +2,7 @@
 resonance points it flags at 1 % false positives, per frequency band.
 
     PYTHONPATH=python_backend python bench/resonance_detector_roc.py [--models A.onnx B.onnx]
-        [--seeds 1 2 3 4 5 6] [--clips DIR ...]
+        [--seeds 1 2 3 4 5 6] [--clips DIR ...] [--edges 140 2800 12000]
 
 Material: the quality bench's music (``resonance_quality.materials``: its song rendered with
 FluidR3, its six +12 dB, Q 20..40 peaks per seed) and, with ``--clips``, every 10th clip of a
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,7 @@ import resonance_quality as rq  # noqa: E402
 from bandmate.data.resonance import FS, GRID, NWIN, STRIDE, features, frame_ends, grid_response_db, peaking  # noqa: E402
 from bandmate.engines.resonance_detector import DEFAULT_MODEL, INPUT_NAME, OUTPUT_NAME  # noqa: E402
 
-BANDS = (("140 Hz-2.8 kHz", 140.0, 2800.0), ("2.8-12 kHz", 2800.0, 12000.0))
+EDGES_HZ = (140.0, 2800.0, 12000.0)  # the bands (--edges): low-mid, where music is tonal, and above
 SKIP = 63  # updates left out at the start of every clip (the longest context tried, minus one)
 POS_DB, NEG_DB = 6.0, 0.1
 
@@ -73,10 +74,10 @@ def run_model(session, X: np.ndarray) -> np.ndarray:
                            for i in range(0, len(hist), 64)])
 
 
-def detection(outputs: list[np.ndarray], targets: list[np.ndarray]) -> list[float]:
+def detection(outputs: list[np.ndarray], targets: list[np.ndarray], edges=EDGES_HZ) -> list[float]:
     """Per band: share of resonance points above the 99th percentile of the points away from peaks."""
     rates = []
-    for _, lo, hi in BANDS:
+    for lo, hi in pairwise(edges):
         band = (GRID >= lo) & (GRID < hi)
         pos = np.concatenate([o[(t > POS_DB) & band] for o, t in zip(outputs, targets, strict=True)])
         neg = np.concatenate([o[(t < NEG_DB) & band] for o, t in zip(outputs, targets, strict=True)])
@@ -91,18 +92,23 @@ def main() -> None:
     ap.add_argument("--models", type=Path, nargs="+", default=[DEFAULT_MODEL])
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5, 6])
     ap.add_argument("--clips", type=Path, nargs="*", default=[], help="training-data folders (every 10th clip)")
+    ap.add_argument("--edges", type=float, nargs="+", default=EDGES_HZ, help="band edges (Hz), ascending")
     args = ap.parse_args()
+    edges = sorted(args.edges)
+    if len(edges) < 2:
+        ap.error("--edges needs at least two frequencies")
+    names = [f"{lo / 1000:g}-{hi / 1000:g} kHz" for lo, hi in pairwise(edges)]
     sets = [(f"bench music, seeds {' '.join(map(str, args.seeds))}", [bench_music(s) for s in args.seeds])]
     sets += [(f"{d} (every 10th clip)", clip_set(d)) for d in args.clips]
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     sessions = [(m, ort.InferenceSession(str(m), opts)) for m in args.models]
     print("resonance points found at 1 % false positives (raw model output, per grid point and update)")
-    print(f"{'material':48s} {'model':32s} " + " ".join(f"{b[0]:>15s}" for b in BANDS))
+    print(f"{'material':48s} {'model':32s} " + " ".join(f"{b:>15s}" for b in names))
     for label, clips in sets:
         targets = [Y[SKIP:] for _, Y in clips]
         for path, sess in sessions:
-            rates = detection([run_model(sess, X) for X, _ in clips], targets)
+            rates = detection([run_model(sess, X) for X, _ in clips], targets, edges)
             print(f"{label[:48]:48s} {path.parent.name + '/' + path.name:32s} "
                   + " ".join(f"{100 * r:14.1f}%" for r in rates), flush=True)
 
