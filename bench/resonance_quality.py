@@ -12,8 +12,8 @@ results are pooled over all seeds (several seeds, not one), nothing is tuned to 
 Methods: the engine (amount -1, other params default, stereo, 48 kHz; normal and low-latency
 mode, amount -0.5 for the trade-off, with the rule-based cut detector instead of the learned
 one, ``--detector`` picks the default, and with Low at 2.8 kHz scored on the peaks from 2.8 kHz
-up only, the range where the learned detector finds resonances), (a) an oracle static notch (exact inverse
-peaking filter at the known frequencies, always on), (b) a plain per-bin downward compressor
+up only, the range where the learned detector finds resonances), (a) an oracle static notch
+(exact inverse peaking filter at the known frequencies, always on), (b) a plain per-bin downward compressor
 (STFT 2048/256, threshold = long-term per-bin mean level + T, ratio 8, same attack/release
 one-poles), with T bisected per seed so its mean peak removal equals the engine's.
 

@@ -247,7 +247,7 @@ def test_link_and_mid_side_switches_keep_the_learned_detector_running():
 @functools.cache
 def rendered_music() -> np.ndarray:
     """8 s at 48 kHz from FluidR3 (the bench's soundfont, not the training one): held string chords,
-    a flute melody (vibrato), piano arpeggios and hats. Rendered once: callers must not modify it."""
+    a flute melody (vibrato), piano arpeggios and hats. Rendered once, read-only."""
     from bandmate.data.midi import MidiFile, tempo_event, write_midi
     from bandmate.data.render import fluidsynth_render_stereo
 
@@ -270,7 +270,9 @@ def rendered_music() -> np.ndarray:
     audio, sr = fluidsynth_render_stereo(write_midi(MidiFile(tpq, [ev])), SOUNDFONT, FS, gain=0.6)
     assert sr == FS
     y = audio[:, : 8 * FS].astype(np.float64)
-    return y / np.max(np.abs(y)) * 0.5
+    y = y / np.max(np.abs(y)) * 0.5
+    y.setflags(write=False)  # shared by the tests (cached)
+    return y
 
 
 def third_octaves(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
