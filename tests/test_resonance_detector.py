@@ -13,6 +13,7 @@ from bandmate.engines import resonance_detector as rd
 from bandmate.engines.base import EngineConfig
 from bandmate.engines.resonance import ResonanceEngine
 
+from bench import resonance_quality as rq
 from tests.conftest import HELD_SINES_HZ, band_db, held_sines_over_hits, peaking, pink
 
 FS = 48000
@@ -275,13 +276,6 @@ def rendered_music() -> np.ndarray:
     return y
 
 
-def third_octaves(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    f, p = ss.welch(x, FS, nperseg=8192, axis=-1)
-    p = p.sum(axis=0)
-    c = 1000.0 * 2.0 ** (np.arange(-14, 13) / 3)
-    return c, np.array([10 * np.log10(p[(f >= k * 2 ** (-1 / 6)) & (f < k * 2 ** (1 / 6))].sum()) for k in c])
-
-
 def with_resonances(x: np.ndarray, peaks, t0: float) -> np.ndarray:
     """x with +12 dB peaking resonances ((f0, q), ...) from t0 s on."""
     xin = x.copy()
@@ -292,17 +286,10 @@ def with_resonances(x: np.ndarray, peaks, t0: float) -> np.ndarray:
 
 
 def removal_and_collateral(x, xin, y, peaks, t0: float) -> tuple[list[float], float]:
-    """The bench's measures: per peak 1 - residual/excess (dB in its bandwidth, from 0.1 s after its
-    onset); RMS dB change in third octaves more than half an octave from every peak."""
-
-    def peak_db(z, f0, q):
-        return band_db(z[:, int((t0 + 0.1) * FS) :], f0 - f0 / (2 * q), f0 + f0 / (2 * q))
-
-    removal = [1.0 - (peak_db(y, f0, q) - peak_db(x, f0, q)) / (peak_db(xin, f0, q) - peak_db(x, f0, q))
-               for f0, q in peaks]
-    c, ref = third_octaves(xin)
-    far = np.all([np.abs(np.log2(c / f0)) > 0.5 for f0, _ in peaks], axis=0)
-    return removal, float(np.sqrt(np.mean((third_octaves(y)[1] - ref)[far] ** 2)))
+    """The quality bench's measures (bench/resonance_quality.py) for peaks ((f0, q), ...) active from t0
+    to the end: per peak 1 - residual/excess, and the collateral in third octaves away from them."""
+    spans = [{"f0": f0, "q": q, "t0": t0, "t1": x.shape[1] / FS} for f0, q in peaks]
+    return list(rq.removal(x, xin, y, spans)), rq.collateral(xin, y, spans)
 
 
 def test_learned_detector_cuts_resonances_and_leaves_the_music_more_alone_than_the_rule():
@@ -362,9 +349,7 @@ def test_on_pink_noise_the_gated_low_path_cuts_the_low_resonance_and_little_else
     for f0, q in peaks:
         excess = peak_db(xin, f0, q) - peak_db(x, f0, q)
         assert peak_db(y, f0, q) - peak_db(x, f0, q) <= 0.25 * excess, f0
-    c, ref = third_octaves(xin[:, s])
-    far = np.all([np.abs(np.log2(c / f0)) > 0.5 for f0, _ in peaks], axis=0)
-    assert np.sqrt(np.mean((third_octaves(y[:, s])[1] - ref)[far] ** 2)) < 0.15
+    assert rq.collateral(xin[:, s], y[:, s], [{"f0": f0} for f0, _ in peaks]) < 0.15
 
 
 def test_training_clips_render_with_either_soundfont(tmp_path):
