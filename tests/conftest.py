@@ -13,16 +13,9 @@ import pytest
 import scipy.signal as ss
 from bandmate.data.resonance import peaking
 from bandmate.paths import find_plugin
+from bandmate.signals import pink_noise as pink  # noqa: F401  (re-exported: the DSP tests' broadband material)
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def pink(n: int, seed: int = 0, channels: int = 2) -> np.ndarray:
-    """(channels, n) pink noise at -20 dBFS RMS (the DSP tests' broadband material)."""
-    w = np.random.default_rng(seed).standard_normal((channels, n))
-    x = ss.lfilter([0.049922035, -0.095993537, 0.050612699, -0.004408786],
-                   [1.0, -2.494956002, 2.017265875, -0.522189400], w, axis=-1)
-    return x / np.sqrt(np.mean(x**2)) * 0.1
 
 
 def band_db(x: np.ndarray, lo: float, hi: float, nperseg: int = 16384) -> float:

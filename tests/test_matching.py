@@ -9,7 +9,7 @@ import scipy.signal as ss
 from bandmate.engines.matching import CorrectionFilter, MatchingCore, match_curve, run_offline
 from bandmate.engines.spectrum import LongTermSpectrum, k_weight_power, log_grid, long_term_spectrum_db
 
-from tests.conftest import peaking
+from tests.conftest import peaking, pink
 
 FS = 48000
 # 31 log-spaced 1/3-octave bands, 40 Hz .. 16 kHz
@@ -21,14 +21,6 @@ def eq(x, bands):
         b, a = peaking(f0, g, q)
         x = ss.lfilter(b, a, x, axis=-1)
     return x
-
-
-def pink(n, rng, ch=2):
-    w = rng.standard_normal((ch, n))
-    b = [0.049922035, -0.095993537, 0.050612699, -0.004408786]
-    a = [1.0, -2.494956002, 2.017265875, -0.522189400]
-    x = ss.lfilter(b, a, w, axis=-1)
-    return x / np.sqrt(np.mean(x**2)) * 0.1
 
 
 def band_levels(x):
