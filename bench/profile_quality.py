@@ -58,6 +58,8 @@ sys.path.insert(0, str(ROOT / "python_backend"))
 sys.path.insert(0, str(ROOT))  # plugin_host
 sys.path.insert(0, str(ROOT / "bench"))
 
+from bandmate.data.render import fluidsynth_render_stereo  # noqa: E402
+from bandmate.data.sources import SOUNDFONTS  # noqa: E402
 from bandmate.engines import EngineConfig  # noqa: E402
 from bandmate.engines.matching import DEFAULTS, CorrectionFilter, match_curve  # noqa: E402
 from bandmate.engines.profile_eq import ProfileEQEngine  # noqa: E402
@@ -227,29 +229,22 @@ def main() -> None:
 def openmsx_excerpts(n: int, seconds: float, rng: np.random.Generator) -> list[np.ndarray] | None:
     """``n`` different human-composed songs (openttd-openmsx MIDIs) rendered with fluidsynth
     (FluidR3 GM), ``seconds`` each from 10 s in (or the start); None if they are not installed."""
-    import subprocess
-
-    import soundfile as sf
-
     files = sorted(Path("/usr/share/games/openttd/baseset/openmsx").glob("*.mid"))
-    sf2 = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+    sf2 = SOUNDFONTS["FluidR3_GM"]
     if len(files) < n or not sf2.exists():
         return None
     out = []
-    with tempfile.TemporaryDirectory() as d:
-        for f in rng.permutation(files):
-            wav = Path(d) / "song.wav"
-            subprocess.run(["fluidsynth", "-ni", "-q", "-g", "0.5", "-r", str(FS), "-F", str(wav), str(sf2), str(f)],
-                           check=True, capture_output=True)
-            y, _ = sf.read(wav, dtype="float64", always_2d=True)
-            need = int(seconds * FS)
-            if y.shape[0] < need:
-                continue
-            start = min(10 * FS, y.shape[0] - need)
-            y = y[start: start + need].T
-            out.append(0.5 * y / np.max(np.abs(y)))
-            if len(out) == n:
-                return out
+    for f in rng.permutation(files):
+        audio, _ = fluidsynth_render_stereo(f.read_bytes(), sf2, FS, gain=0.5)
+        y = audio.T.astype(np.float64)
+        need = int(seconds * FS)
+        if y.shape[0] < need:
+            continue
+        start = min(10 * FS, y.shape[0] - need)
+        y = y[start: start + need].T
+        out.append(0.5 * y / np.max(np.abs(y)))
+        if len(out) == n:
+            return out
     return None
 
 

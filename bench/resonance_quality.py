@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,28 +39,22 @@ from pathlib import Path
 
 import numpy as np
 import scipy.signal as ss
-from scipy.io import wavfile
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python_backend"))
 
 from bandmate.data.midi import MidiFile, tempo_event, write_midi  # noqa: E402
+from bandmate.data.render import fluidsynth_render_stereo  # noqa: E402
 from bandmate.data.resonance import peaking  # noqa: E402
+from bandmate.data.sources import SOUNDFONTS  # noqa: E402
 from bandmate.engines.base import EngineConfig  # noqa: E402
 from bandmate.engines.resonance import ResonanceEngine  # noqa: E402
+from bandmate.signals import pink_noise  # noqa: E402
 
 FS = 48000
-SOUNDFONTS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/default-GM.sf2")
+SOUNDFONT = SOUNDFONTS["FluidR3_GM"]
 
 
 # ----------------------------------------------------------------------------- material
-def pink_noise(n: int, rng: np.random.Generator, channels: int = 2) -> np.ndarray:
-    w = rng.standard_normal((channels, n))
-    b = [0.049922035, -0.095993537, 0.050612699, -0.004408786]
-    a = [1.0, -2.494956002, 2.017265875, -0.522189400]
-    x = ss.lfilter(b, a, w, axis=-1)
-    return x / np.sqrt(np.mean(x**2)) * 0.1  # -20 dBFS RMS
-
-
 def write_song(path: str, seconds: float, rng: np.random.Generator) -> None:
     """A MIDI file (format 0): I-vi-IV-V in C at 120 bpm with five GM parts."""
     tpq = 480
@@ -117,18 +110,12 @@ def synth_music(n: int, rng: np.random.Generator) -> np.ndarray:
 
 def music(seconds: float, rng: np.random.Generator) -> tuple[np.ndarray, str]:
     n = int(seconds * FS)
-    sf2 = next((s for s in SOUNDFONTS if os.path.exists(s)), None)
-    if shutil.which("fluidsynth") and sf2:
+    if shutil.which("fluidsynth") and SOUNDFONT.exists():
         with tempfile.TemporaryDirectory() as d:
-            mid, wav = os.path.join(d, "m.mid"), os.path.join(d, "m.wav")
+            mid = os.path.join(d, "m.mid")
             write_song(mid, seconds, rng)
-            subprocess.run(
-                ["fluidsynth", "-ni", "-g", "0.6", "-r", str(FS), "-F", wav, sf2, mid],
-                check=True, capture_output=True,
-            )
-            sr, y = wavfile.read(wav)
-        assert sr == FS
-        y = y.astype(np.float64).T / (32768.0 if y.dtype == np.int16 else 1.0)
+            audio, _ = fluidsynth_render_stereo(Path(mid).read_bytes(), SOUNDFONT, FS, gain=0.6)
+        y = audio.astype(np.float64)
         if y.shape[1] < n:
             y = np.pad(y, ((0, 0), (0, n - y.shape[1])))
         y = y[:, :n]

@@ -19,7 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+from bandmate.data.sources import SOUNDFONTS
+
+DEFAULT_SOUNDFONT = SOUNDFONTS["FluidR3_GM"]
 MAX_SYNTH_RATE = 96000  # fluidsynth's limit: faster rates render at 1/2 or 1/4 (samples held)
 _CHANNELS = 16
 

@@ -29,11 +29,13 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from bandmate.data.render import fluidsynth_render_stereo
+from bandmate.data.sources import SOUNDFONTS
 from bandmate.paths import find_plugin
 
 SONG = Path("/usr/share/games/openttd/baseset/openmsx/boogi_marabi_redfarn.mid")
 REFERENCE_SONG = SONG.with_name("be_sharp_bw_redfarn.mid")  # the tone XSpecMatch matches toward
-SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+SOUNDFONT = SOUNDFONTS["FluidR3_GM"]
 RATE = 48000
 
 
@@ -43,14 +45,8 @@ def render_song(out: Path, seconds: float = 20.0, song: Path = SONG, name: str =
         for need in (song, SOUNDFONT):
             if not need.exists():
                 raise SystemExit(f"missing {need}: run scripts/setup.sh (needs openttd-openmsx, fluid-soundfont-gm)")
-        full = out / f"{name}_full.wav"
-        subprocess.run(
-            ["fluidsynth", "-ni", "-q", "-g", "0.5", "-r", str(RATE), "-F", str(full), str(SOUNDFONT), str(song)],
-            check=True,
-        )
-        audio, rate = sf.read(full, dtype="float32", always_2d=True)
-        sf.write(wav, audio[: int(seconds * rate)], rate)
-        full.unlink()
+        audio, rate = fluidsynth_render_stereo(song.read_bytes(), SOUNDFONT, RATE, gain=0.5)
+        sf.write(wav, audio.T[: int(seconds * rate)], rate)
     return wav
 
 
