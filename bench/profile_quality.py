@@ -59,7 +59,7 @@ sys.path.insert(0, str(ROOT))  # plugin_host
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bandmate.data.render import fluidsynth_render_stereo  # noqa: E402
-from bandmate.data.sources import SOUNDFONTS  # noqa: E402
+from bandmate.data.sources import OPENMSX_DIR, SOUNDFONTS  # noqa: E402
 from bandmate.engines import EngineConfig  # noqa: E402
 from bandmate.engines.matching import DEFAULTS, CorrectionFilter, match_curve  # noqa: E402
 from bandmate.engines.profile_eq import ProfileEQEngine  # noqa: E402
@@ -229,7 +229,7 @@ def main() -> None:
 def openmsx_excerpts(n: int, seconds: float, rng: np.random.Generator) -> list[np.ndarray] | None:
     """``n`` different human-composed songs (openttd-openmsx MIDIs) rendered with fluidsynth
     (FluidR3 GM), ``seconds`` each from 10 s in (or the start); None if they are not installed."""
-    files = sorted(Path("/usr/share/games/openttd/baseset/openmsx").glob("*.mid"))
+    files = sorted(OPENMSX_DIR.glob("*.mid"))
     sf2 = SOUNDFONTS["FluidR3_GM"]
     if len(files) < n or not sf2.exists():
         return None

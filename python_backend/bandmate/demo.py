@@ -30,10 +30,10 @@ import numpy as np
 import soundfile as sf
 
 from bandmate.data.render import fluidsynth_render_stereo
-from bandmate.data.sources import SOUNDFONTS
+from bandmate.data.sources import OPENMSX_DIR, SOUNDFONTS
 from bandmate.paths import find_plugin
 
-SONG = Path("/usr/share/games/openttd/baseset/openmsx/boogi_marabi_redfarn.mid")
+SONG = OPENMSX_DIR / "boogi_marabi_redfarn.mid"
 REFERENCE_SONG = SONG.with_name("be_sharp_bw_redfarn.mid")  # the tone XSpecMatch matches toward
 SOUNDFONT = SOUNDFONTS["FluidR3_GM"]
 RATE = 48000
