@@ -30,10 +30,8 @@ wall-clock time per hop), offline x real time.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -55,8 +53,8 @@ SOUNDFONT = SOUNDFONTS["FluidR3_GM"]
 
 
 # ----------------------------------------------------------------------------- material
-def write_song(path: str, seconds: float, rng: np.random.Generator) -> None:
-    """A MIDI file (format 0): I-vi-IV-V in C at 120 bpm with five GM parts."""
+def song_midi(seconds: float, rng: np.random.Generator) -> bytes:
+    """A MIDI file's bytes (format 0): I-vi-IV-V in C at 120 bpm with five GM parts."""
     tpq = 480
     beat = 0.5  # s at 120 bpm
     bars = int(np.ceil(seconds / (4 * beat)))
@@ -91,7 +89,7 @@ def write_song(path: str, seconds: float, rng: np.random.Generator) -> None:
             note(9, 36, t + i, 0.5, 100)
         for i in (1, 3):
             note(9, 38, t + i, 0.5, 90)
-    write_midi(MidiFile(tpq, [ev]), path)
+    return write_midi(MidiFile(tpq, [ev]))
 
 
 def synth_music(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -111,10 +109,7 @@ def synth_music(n: int, rng: np.random.Generator) -> np.ndarray:
 def music(seconds: float, rng: np.random.Generator) -> tuple[np.ndarray, str]:
     n = int(seconds * FS)
     if shutil.which("fluidsynth") and SOUNDFONT.exists():
-        with tempfile.TemporaryDirectory() as d:
-            mid = os.path.join(d, "m.mid")
-            write_song(mid, seconds, rng)
-            audio, _ = fluidsynth_render_stereo(Path(mid).read_bytes(), SOUNDFONT, FS, gain=0.6)
+        audio, _ = fluidsynth_render_stereo(song_midi(seconds, rng), SOUNDFONT, FS, gain=0.6)
         y = audio.astype(np.float64)
         if y.shape[1] < n:
             y = np.pad(y, ((0, 0), (0, n - y.shape[1])))
