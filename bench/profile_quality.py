@@ -234,14 +234,13 @@ def openmsx_excerpts(n: int, seconds: float, rng: np.random.Generator) -> list[n
     if len(files) < n or not sf2.exists():
         return None
     out = []
+    need = int(seconds * FS)
     for f in rng.permutation(files):
-        audio, _ = fluidsynth_render_stereo(f.read_bytes(), sf2, FS, gain=0.5)
-        y = audio.T.astype(np.float64)
-        need = int(seconds * FS)
-        if y.shape[0] < need:
+        audio, _ = fluidsynth_render_stereo(f.read_bytes(), sf2, FS, gain=0.5)  # (2, samples)
+        if audio.shape[1] < need:
             continue
-        start = min(10 * FS, y.shape[0] - need)
-        y = y[start: start + need].T
+        start = min(10 * FS, audio.shape[1] - need)
+        y = audio[:, start : start + need].astype(np.float64)
         out.append(0.5 * y / np.max(np.abs(y)))
         if len(out) == n:
             return out
